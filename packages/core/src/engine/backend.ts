@@ -3,6 +3,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmKernels } from './register.ts';
 
 /** Backends convlens knows how to start. `wasm` is the default in Node; browsers may add webgl/webgpu. */
+// Production mode: no "install tfjs-node" banner from the cpu backend (tfjs-node cannot install here).
+tf.env().set('PROD', true);
+
 export type BackendName = 'wasm' | 'cpu' | 'webgl' | 'webgpu';
 
 export const BACKENDS: readonly BackendName[] = ['wasm', 'cpu', 'webgl', 'webgpu'];

@@ -1,0 +1,79 @@
+/** `convlens bench`: convlens vs the PyTorch peer, as ratios measured in the same run. */
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { type BackendName, initBackend, tf } from '@convlens/core/engine/backend';
+import { writeJsonAtomic } from '../io/atomic.ts';
+import { type ConvlensBench, measureConvlens } from './measure.ts';
+import { findPeerScript, type PeerResult, runPeer } from './peer.ts';
+
+export interface BenchOptions {
+  backend: BackendName;
+  reps: number;
+  peer: boolean;
+  outDir: string;
+  json: boolean;
+}
+
+export interface BenchReport {
+  date: string;
+  machine: { cpus: number; cpu: string; node: string };
+  tfjs: string;
+  convlens: ConvlensBench;
+  peer?: PeerResult;
+  peerError?: string;
+  ratios?: Record<string, number>;
+  file?: string;
+}
+
+const MEASURES = ['forward_img_s', 'train_img_s', 'input_grad_img_s'] as const;
+
+export async function runBench(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
+  await initBackend(opts.backend);
+  log(`convlens (${opts.backend}): timing pw11 …`);
+  const convlens = await measureConvlens({ reps: opts.reps, warmup: 2 });
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
+    tfjs: tf.version.tfjs,
+    convlens,
+  };
+  if (opts.peer) {
+    const script = findPeerScript();
+    if (!script)
+      report.peerError = 'peer_torch.py not found (set CONVLENS_PEER or keep ../shared beside the repo)';
+    else {
+      log('PyTorch peer: timing the same model …');
+      try {
+        report.peer = await runPeer(script, opts.reps);
+        report.ratios = Object.fromEntries(
+          MEASURES.map((m) => [m, Math.round((convlens[m] / (report.peer as PeerResult)[m]) * 1000) / 1000]),
+        );
+      } catch (err: any) {
+        report.peerError = err.message;
+      }
+    }
+  }
+  const file = join(opts.outDir, `${report.date.replace(/[:.]/g, '-')}.json`);
+  await writeJsonAtomic(file, report);
+  report.file = file;
+  return report;
+}
+
+export function formatBench(r: BenchReport): string {
+  const rows = [['measure', 'convlens', 'peer', 'ratio']];
+  for (const m of MEASURES) {
+    rows.push([
+      m,
+      String(r.convlens[m]),
+      r.peer ? String(r.peer[m]) : '-',
+      r.ratios ? r.ratios[m].toFixed(3) : '-',
+    ]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const lines = rows.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  '));
+  if (r.peerError) lines.push(`peer: ${r.peerError}`);
+  else if (r.peer)
+    lines.push(`peer: ${r.peer.peer} torch ${r.peer.torch}, ${r.peer.threads} threads, BLAS ${r.peer.blas}`);
+  lines.push(`backend: ${r.convlens.backend}; results: ${r.file}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,140 @@
+/** The convlens command line. Errors print one line (a stack trace only with --verbose) and exit ≠ 0. */
+
+import { BACKENDS } from '@convlens/core/engine/backend';
+import { MODEL_NAMES } from '@convlens/core/models/zoo';
+import { OPTIMIZERS } from '@convlens/core/train/optimizers';
+import { Command, Option } from 'commander';
+import { formatBench, runBench } from '../bench/bench.ts';
+import { evaluateCommand, formatEvaluation } from './evaluate.ts';
+import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
+import { trainCommand } from './train.ts';
+
+const log = (s: string) => process.stderr.write(`${s}\n`);
+let verbose = process.argv.includes('--verbose');
+
+function fail(err: unknown): never {
+  const e = err as Error;
+  const message = (e?.message ?? String(err)).split('\n')[0];
+  process.stderr.write(`convlens: ${message}\n`);
+  if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+}
+
+function action<T>(fn: (opts: T) => Promise<void>) {
+  return async (opts: T) => {
+    try {
+      await fn(opts);
+    } catch (err) {
+      fail(err);
+    }
+  };
+}
+
+const backendOption = () =>
+  new Option('--backend <name>', 'compute backend').argParser(oneOf('backend', BACKENDS)).default('wasm');
+const dataOptions = (cmd: Command) =>
+  cmd
+    .option('--data-dir <dir>', 'folder holding the dataset files (or <name>/ with them)')
+    .option('--no-download', 'never download; fail when the files are not found locally');
+
+const program = new Command()
+  .name('convlens')
+  .description('Train, look inside and explain convolutional neural networks.')
+  .version('0.1.0')
+  .option('--verbose', 'print stack traces on errors')
+  .hook('preAction', (cmd) => {
+    verbose = !!cmd.opts().verbose;
+  });
+
+dataOptions(
+  program
+    .command('train')
+    .description('train a model on a dataset, writing RUN_DIR/model, history.json and checkpoints/')
+    .addOption(
+      new Option('--model <name>', 'zoo model').argParser(oneOf('model', MODEL_NAMES)).default('pw11'),
+    )
+    .option('--dataset <name|dir>', 'mnist, fashion-mnist, or a folder with the four IDX files', 'mnist'),
+)
+  .option('--epochs <n>', 'total epochs (with --resume: epochs to reach)', positiveInt('--epochs'), 12)
+  .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'), 128)
+  .addOption(
+    new Option('--optimizer <name>', 'optimizer').argParser(oneOf('optimizer', OPTIMIZERS)).default('adam'),
+  )
+  .option('--lr <x>', 'learning rate (default: the optimizer’s Keras default)', positiveNumber('--lr'))
+  .option('--momentum <x>', 'momentum (sgd, rmsprop)', numberIn('--momentum', 0, 1, true))
+  .option('--nesterov', 'Nesterov momentum (sgd)')
+  .option(
+    '--val-split <f>',
+    'validation fraction of the training data',
+    numberIn('--val-split', 0, 1, true),
+    0.2,
+  )
+  .option('--limit <n>', 'keep only the first N training examples (quick runs)', positiveInt('--limit'))
+  .option('--seed <n>', 'seed for weights, split, shuffling and augmentation', nonNegativeInt('--seed'), 1)
+  .option(
+    '--patience <n>',
+    'early stopping: epochs without validation-loss improvement',
+    positiveInt('--patience'),
+  )
+  .option(
+    '--min-delta <x>',
+    'early stopping: smallest improvement that counts',
+    numberIn('--min-delta', 0, Infinity),
+  )
+  .option('--standardize', 'per-pixel standardization (mean/std image, stored with the model)')
+  .option('--rotation <deg>', 'augmentation: max rotation in degrees', numberIn('--rotation', 0, 180))
+  .option('--shift <f>', 'augmentation: max shift as a fraction of width/height', numberIn('--shift', 0, 1))
+  .option('--zoom <f>', 'augmentation: zoom range [1-f, 1+f]', numberIn('--zoom', 0, 1, true))
+  .option('--flip', 'augmentation: random horizontal flips')
+  .requiredOption('--out <dir>', 'run directory')
+  .option('--resume', 'continue the run in --out from its last checkpoint')
+  .option('--force', 'overwrite an existing run in --out')
+  .option('--json', 'print a machine-readable summary on stdout')
+  .addOption(backendOption())
+  .action(
+    action(async (o: any) => {
+      const summary = await trainCommand(o, log);
+      if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      if (summary.stopReason === 'interrupted') process.exit(130);
+    }),
+  );
+
+dataOptions(
+  program
+    .command('evaluate')
+    .description('accuracy, loss, confusion matrix, per-class precision/recall/F1 and misclassified examples')
+    .requiredOption('--run <dir>', 'run directory written by `convlens train`')
+    .option(
+      '--dataset <name|dir>',
+      'evaluate on this dataset’s test split instead of the run’s held-out data',
+    ),
+)
+  .option('--limit <n>', 'evaluate only the first N examples', positiveInt('--limit'))
+  .option('--json', 'print the full evaluation as JSON on stdout')
+  .addOption(backendOption())
+  .action(
+    action(async (o: any) => {
+      const report = await evaluateCommand(o, log);
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatEvaluation(report)}\n`);
+    }),
+  );
+
+program
+  .command('bench')
+  .description('throughput of the lab CNN (forward, training, input gradient) vs the PyTorch peer, same run')
+  .option('--reps <n>', 'timed repetitions per measure (median)', positiveInt('--reps'), 10)
+  .option('--no-peer', 'skip the PyTorch peer')
+  .option('--out-dir <dir>', 'where to write the JSON result', 'bench/results')
+  .option('--json', 'print the result as JSON on stdout')
+  .addOption(backendOption())
+  .action(
+    action(async (o: any) => {
+      const report = await runBench(
+        { backend: o.backend, reps: o.reps, peer: o.peer, outDir: o.outDir, json: !!o.json },
+        log,
+      );
+      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBench(report)}\n`);
+    }),
+  );
+
+program.parseAsync(process.argv).catch(fail);
