@@ -1,6 +1,8 @@
 /** `convlens evaluate`: accuracy, loss, confusion matrix, per-class precision/recall/F1, misclassified. */
 
 import { takeFirst } from '@convlens/core/data/split';
+import type { Standardizer } from '@convlens/core/data/standardize';
+import type { ImageSet } from '@convlens/core/data/types';
 import { type BackendName, initBackend } from '@convlens/core/engine/backend';
 import { type Evaluation, evaluateModel } from '@convlens/core/eval/metrics';
 import { loadDataset } from '../data/load.ts';
@@ -32,9 +34,9 @@ export async function evaluateCommand(
   const config = await readRunConfig(opts.run);
   const { model } = await loadModel(runPaths(opts.run).model);
   const sameData = !opts.dataset || opts.dataset === config.dataset;
-  let set;
+  let set: ImageSet;
   let setName: string;
-  let standardizer;
+  let standardizer: Standardizer | undefined;
   if (sameData) {
     // The run's own held-out data: the test split, or (from-test runs) the seeded validation split.
     const plan = await planData({
