@@ -275,6 +275,30 @@ describe('wasm kernels match the cpu backend', () => {
     expect(err).toBeLessThan(1e-4);
   });
 
+  const poolCases = [
+    { x: [2, 8, 8, 3], f: [2, 2], s: [2, 2], pad: 'valid' },
+    { x: [3, 9, 7, 4], f: [3, 3], s: [2, 2], pad: 'same' },
+    { x: [1, 6, 6, 2], f: [3, 3], s: [1, 1], pad: 'same' },
+    { x: [2, 7, 9, 5], f: [2, 3], s: [2, 1], pad: 'valid' },
+  ] as const;
+  for (const [n, c] of poolCases.entries()) {
+    it(`MaxPoolGrad x=${c.x} window=${c.f} strides=${c.s} ${c.pad}`, async () => {
+      const r = rng(800 + n);
+      const outShape = [...convOutShape([...c.x], [c.f[0], c.f[1], 0, 0], [...c.s], c.pad), c.x[3]];
+      const size = (s: readonly number[]) => s.reduce((a, b) => a * b);
+      const err = await compare(
+        'MaxPoolGrad',
+        {
+          dy: { shape: outShape, values: randomArray(size(outShape), r) },
+          input: { shape: [...c.x], values: randomArray(size(c.x), r) },
+          output: { shape: outShape, values: new Float32Array(size(outShape)) },
+        },
+        { filterSize: c.f, strides: c.s, pad: c.pad },
+      );
+      expect(err).toBeLessThan(1e-4);
+    });
+  }
+
   it('UnsortedSegmentSum (gather gradient), ids out of range dropped', async () => {
     const r = rng(700);
     const err = await compare(

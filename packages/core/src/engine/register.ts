@@ -8,6 +8,7 @@ import { batchMatMulConfig, fusedMatMulConfig } from './kernels/batch-matmul.ts'
 import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.ts';
 import { conv2dBackpropInputConfig } from './kernels/conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './kernels/depthwise-backprop.ts';
+import { maxPoolGradConfig } from './kernels/max-pool-grad.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsorted-segment-sum.ts';
 import { saveOriginal } from './kernels/wasm-heap.ts';
 
@@ -24,6 +25,7 @@ export const REPLACED_KERNELS: KernelConfig[] = [
   conv2dBackpropInputConfig,
   batchMatMulConfig,
   fusedMatMulConfig,
+  maxPoolGradConfig,
 ];
 
 let registered = false;
