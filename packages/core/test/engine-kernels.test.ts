@@ -299,6 +299,33 @@ describe('wasm kernels match the cpu backend', () => {
     });
   }
 
+  const sumCases = [
+    { shape: [3, 4, 5, 6], axis: [0, 1, 2], keepDims: false },
+    { shape: [3, 4, 5, 6], axis: [2, 0, 1], keepDims: true },
+    { shape: [7, 9], axis: 0, keepDims: false },
+    { shape: [3, 4, 5], axis: [1], keepDims: false },
+    { shape: [3, 4, 5], axis: [0, 1, 2], keepDims: false },
+  ];
+  for (const [n, c] of sumCases.entries()) {
+    it(`Sum shape=${c.shape} axis=${c.axis} keepDims=${c.keepDims}`, async () => {
+      const r = rng(900 + n);
+      const err = await compare(
+        'Sum',
+        {
+          x: {
+            shape: c.shape,
+            values: randomArray(
+              c.shape.reduce((a, b) => a * b),
+              r,
+            ),
+          },
+        },
+        { axis: c.axis, keepDims: c.keepDims },
+      );
+      expect(err).toBeLessThan(1e-4);
+    });
+  }
+
   it('UnsortedSegmentSum (gather gradient), ids out of range dropped', async () => {
     const r = rng(700);
     const err = await compare(

@@ -9,6 +9,7 @@ import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.ts'
 import { conv2dBackpropInputConfig } from './kernels/conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './kernels/depthwise-backprop.ts';
 import { maxPoolGradConfig } from './kernels/max-pool-grad.ts';
+import { sumConfig } from './kernels/sum.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsorted-segment-sum.ts';
 import { saveOriginal } from './kernels/wasm-heap.ts';
 
@@ -26,6 +27,7 @@ export const REPLACED_KERNELS: KernelConfig[] = [
   batchMatMulConfig,
   fusedMatMulConfig,
   maxPoolGradConfig,
+  sumConfig,
 ];
 
 let registered = false;
