@@ -54,6 +54,11 @@ async function compare(kernel: string, inputs: Record<string, Spec>, attrs: Reco
   return maxErr / maxAbs;
 }
 
+/** Element count of a shape. */
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
 function convOutShape(x: number[], f: number[], s: number[], pad: 'same' | 'valid', d = [1, 1]): number[] {
   const ekh = (f[0] - 1) * d[0] + 1;
   const ekw = (f[1] - 1) * d[1] + 1;
@@ -94,17 +99,11 @@ describe('wasm kernels match the cpu backend', () => {
         {
           x: {
             shape: [...c.x],
-            values: randomArray(
-              c.x.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(c.x), r),
           },
           dy: {
             shape: dyShape,
-            values: randomArray(
-              dyShape.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(dyShape), r),
           },
         },
         { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f },
@@ -119,17 +118,11 @@ describe('wasm kernels match the cpu backend', () => {
         {
           dy: {
             shape: dyShape,
-            values: randomArray(
-              dyShape.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(dyShape), r),
           },
           filter: {
             shape: [...c.f],
-            values: randomArray(
-              c.f.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(c.f), r),
           },
         },
         { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x },
@@ -153,17 +146,11 @@ describe('wasm kernels match the cpu backend', () => {
         {
           x: {
             shape: [...c.x],
-            values: randomArray(
-              c.x.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(c.x), r),
           },
           dy: {
             shape: dyShape,
-            values: randomArray(
-              dyShape.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(dyShape), r),
           },
         },
         { strides: c.s, dilations: c.d, pad: c.pad, filterShape: c.f },
@@ -178,17 +165,11 @@ describe('wasm kernels match the cpu backend', () => {
         {
           dy: {
             shape: dyShape,
-            values: randomArray(
-              dyShape.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(dyShape), r),
           },
           filter: {
             shape: [...c.f],
-            values: randomArray(
-              c.f.reduce((a, b) => a * b),
-              r,
-            ),
+            values: randomArray(size(c.f), r),
           },
         },
         { strides: c.s, dilations: c.d, pad: c.pad, inputShape: c.x },
@@ -285,7 +266,6 @@ describe('wasm kernels match the cpu backend', () => {
     it(`MaxPoolGrad x=${c.x} window=${c.f} strides=${c.s} ${c.pad}`, async () => {
       const r = rng(800 + n);
       const outShape = [...convOutShape([...c.x], [c.f[0], c.f[1], 0, 0], [...c.s], c.pad), c.x[3]];
-      const size = (s: readonly number[]) => s.reduce((a, b) => a * b);
       const err = await compare(
         'MaxPoolGrad',
         {

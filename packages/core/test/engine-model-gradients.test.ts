@@ -39,7 +39,9 @@ async function gradientsOn(backend: 'cpu' | 'wasm') {
       tf.losses.softmaxCrossEntropy(onehot, net.apply(inp, { training: false }) as tf.Tensor),
     )(xt);
     return {
-      weights: net.trainableWeights.map((w) => grads[w.read().name].dataSync() as Float32Array),
+      weights: net.trainableWeights.map(
+        (w) => grads[(w.read() as tf.Variable).name].dataSync() as Float32Array,
+      ),
       input: inputGrad.dataSync() as Float32Array,
     };
   });
