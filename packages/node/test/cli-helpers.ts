@@ -61,7 +61,7 @@ export function quadrantImages(n: number, seed: number): { images: Uint8Array; l
     const qx = k & 1;
     for (let y = 0; y < 16; y++) {
       for (let x = 0; x < 16; x++) {
-        const bright = (y >> 3) === qy && (x >> 3) === qx;
+        const bright = y >> 3 === qy && x >> 3 === qx;
         images[i * 256 + y * 16 + x] = Math.min(255, Math.floor((bright ? 150 : 0) + r() * 100));
       }
     }

@@ -38,7 +38,8 @@ const trainArgs = (out: string, extra: string[] = []) => [
 async function leftovers(dir: string): Promise<string[]> {
   if (!existsSync(dir)) return [];
   const found: string[] = [];
-  for (const e of await readdir(dir, { recursive: true })) if (String(e).includes('.tmp-')) found.push(String(e));
+  for (const e of await readdir(dir, { recursive: true }))
+    if (String(e).includes('.tmp-')) found.push(String(e));
   return found;
 }
 
@@ -106,11 +107,19 @@ describe('convlens train / evaluate', () => {
 describe('bad input: one line, exit ≠ 0, nothing half-written', () => {
   const cases: [string, string[], RegExp][] = [
     ['negative epochs', ['train', '--epochs', '-1', '--out', 'x'], /--epochs must be a positive integer/],
-    ['non-numeric batch size', ['train', '--batch-size', 'abc', '--out', 'x'], /--batch-size must be a positive integer/],
+    [
+      'non-numeric batch size',
+      ['train', '--batch-size', 'abc', '--out', 'x'],
+      /--batch-size must be a positive integer/,
+    ],
     ['unknown model', ['train', '--model', 'resnet9000', '--out', 'x'], /unknown model 'resnet9000'/],
     ['unknown optimizer', ['train', '--optimizer', 'lion', '--out', 'x'], /unknown optimizer 'lion'/],
     ['unknown backend', ['train', '--backend', 'tpu', '--out', 'x'], /unknown backend 'tpu'/],
-    ['unknown dataset', ['train', '--dataset', 'cifar1000', '--no-download', '--out', 'x'], /unknown dataset 'cifar1000'/],
+    [
+      'unknown dataset',
+      ['train', '--dataset', 'cifar1000', '--no-download', '--out', 'x'],
+      /unknown dataset 'cifar1000'/,
+    ],
   ];
   for (const [name, args, pattern] of cases) {
     it(name, async () => {
