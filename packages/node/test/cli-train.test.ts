@@ -104,6 +104,45 @@ describe('convlens train / evaluate', () => {
   });
 });
 
+describe('Ctrl-C', () => {
+  it('stops after the current batch, keeps the last checkpoint, exits 130, and resumes', async () => {
+    const big = await writeQuadrantDataset(join(root, 'quad-big'), 2048, 64);
+    const out = join(root, 'run-sigint');
+    const args = [
+      'train',
+      '--model',
+      'cnn1',
+      '--dataset',
+      big,
+      '--batch-size',
+      '16',
+      '--epochs',
+      '3',
+      '--out',
+      out,
+    ];
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const state = join(out, 'checkpoints', 'last', 'state.json');
+    const t0 = Date.now();
+    while (!existsSync(state) && Date.now() - t0 < 90_000) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted: the checkpoint after epoch 1 is in .*continue with --resume/);
+    const history = JSON.parse(await readFile(join(out, 'history.json'), 'utf8'));
+    expect(history.records.map((x: any) => x.epoch)).toEqual([1]);
+    expect(await leftovers(out)).toEqual([]);
+    const r = await runCli([...args, '--resume', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).epochs).toBe(3);
+  });
+});
+
 describe('bad input: one line, exit ≠ 0, nothing half-written', () => {
   const cases: [string, string[], RegExp][] = [
     ['negative epochs', ['train', '--epochs', '-1', '--out', 'x'], /--epochs must be a positive integer/],

@@ -9,6 +9,7 @@ import { loadDataset } from '../data/load.ts';
 import { loadModel } from '../io/model-io.ts';
 import { evalBatches, planData } from '../train/data-plan.ts';
 import { readRunConfig, runPaths } from '../train/run-dir.ts';
+import { downloadProgress } from './download-progress.ts';
 
 export interface EvaluateCliOptions {
   run: string;
@@ -43,6 +44,7 @@ export async function evaluateCommand(
       dataset: config.dataset,
       dataDir: opts.dataDir,
       download: opts.download,
+      downloadOptions: downloadProgress(log),
       valFraction: config.valFraction,
       seed: config.seed,
       limit: config.limit,
@@ -56,6 +58,7 @@ export async function evaluateCommand(
     const loaded = await loadDataset(opts.dataset!, {
       dataDir: opts.dataDir,
       download: opts.download,
+      downloadOptions: downloadProgress(log),
       train: false,
     });
     set = loaded.test;

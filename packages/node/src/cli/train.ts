@@ -12,6 +12,7 @@ import { saveModel } from '../io/model-io.ts';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.ts';
 import { evalBatches, planData } from '../train/data-plan.ts';
 import { type RunConfig, readRunConfig, runPaths } from '../train/run-dir.ts';
+import { downloadProgress } from './download-progress.ts';
 import { type Progress, progressBar } from './progress.ts';
 
 export interface TrainCliOptions {
@@ -89,6 +90,7 @@ export async function trainCommand(opts: TrainCliOptions, log: (s: string) => vo
     dataset: config?.dataset ?? opts.dataset,
     dataDir: opts.dataDir,
     download: opts.download,
+    downloadOptions: downloadProgress(log),
     valFraction: config?.valFraction ?? opts.valSplit ?? 0.2,
     seed,
     limit: config ? config.limit : opts.limit,
