@@ -1,0 +1,2 @@
+export * from './colormap.ts';
+export * from './image.ts';
