@@ -1,41 +1,13 @@
 /** The convlens command line. Errors print one line (a stack trace only with --verbose) and exit ≠ 0. */
 
-import { BACKENDS } from '@convlens/core/engine/backend';
 import { MODEL_NAMES } from '@convlens/core/models/zoo';
 import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
+import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
 import { evaluateCommand, formatEvaluation } from './evaluate.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 import { trainCommand } from './train.ts';
-
-const log = (s: string) => process.stderr.write(`${s}\n`);
-let verbose = process.argv.includes('--verbose');
-
-function fail(err: unknown): never {
-  const e = err as Error;
-  const message = (e?.message ?? String(err)).split('\n')[0];
-  process.stderr.write(`convlens: ${message}\n`);
-  if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);
-  process.exit(1);
-}
-
-function action<T>(fn: (opts: T) => Promise<void>) {
-  return async (opts: T) => {
-    try {
-      await fn(opts);
-    } catch (err) {
-      fail(err);
-    }
-  };
-}
-
-const backendOption = () =>
-  new Option('--backend <name>', 'compute backend').argParser(oneOf('backend', BACKENDS)).default('wasm');
-const dataOptions = (cmd: Command) =>
-  cmd
-    .option('--data-dir <dir>', 'folder holding the dataset files (or <name>/ with them)')
-    .option('--no-download', 'never download; fail when the files are not found locally');
 
 const program = new Command()
   .name('convlens')
@@ -43,7 +15,7 @@ const program = new Command()
   .version('0.1.0')
   .option('--verbose', 'print stack traces on errors')
   .hook('preAction', (cmd) => {
-    verbose = !!cmd.opts().verbose;
+    setVerbose(!!cmd.opts().verbose);
   });
 
 dataOptions(
