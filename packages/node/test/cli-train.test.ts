@@ -227,7 +227,8 @@ describe('bad input: one line, exit ≠ 0, nothing half-written', () => {
   });
 
   it('an existing run is not overwritten without --force', async () => {
-    const out = join(root, 'run1');
+    const out = join(root, 'run-existing');
+    expect((await runCli(trainArgs(out, ['--epochs', '1']))).code).toBe(0);
     const r = await runCli(trainArgs(out, ['--epochs', '1']));
     expect(r.code).not.toBe(0);
     expect(errorLines(r.stderr)[0]).toMatch(/already holds a run/);
