@@ -3,19 +3,9 @@
  * random shapes: max |wasm − cpu| / max |cpu| ≤ 1e-4.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createRng as rng } from '../src/data/rng.ts';
 import { initBackend, tf } from '../src/engine/backend.ts';
 import { ADDED_KERNELS, REPLACED_KERNELS } from '../src/engine/register.ts';
-
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomArray(n: number, rand: () => number): Float32Array {
   const a = new Float32Array(n);

@@ -7,8 +7,8 @@
  * batch 128 it cost more than the multiply itself. Packing chunks of ~2,000 rows stays in cache, and
  * the chunks of dy are aliased in place, not copied.
  */
-import { backend_util, Conv2DBackpropFilter, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs';
-import { aliasSlice, type BackendWasm, callKernel, dropAlias, f32, free } from './wasm-heap.ts';
+import { Conv2DBackpropFilter, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs';
+import { aliasSlice, type BackendWasm, callKernel, dropAlias, f32, free, nhwcConvInfo } from './wasm-heap.ts';
 
 /** Target rows (output positions) per chunk: measured best for pw11-sized layers. */
 const CHUNK_ROWS = 2304;
@@ -16,19 +16,8 @@ const CHUNK_ROWS = 2304;
 function conv2dBackpropFilter(args: { inputs: any; backend: unknown; attrs: any }): TensorInfo {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    backend_util.convertConv2DDataFormat(dataFormat),
-  );
-  if (info.dataFormat !== 'channelsLast')
-    throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
+  const { filterShape } = args.attrs;
+  const info = nhwcConvInfo(Conv2DBackpropFilter, x.shape, filterShape, args.attrs);
   const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   const padTop = info.padInfo.top;

@@ -4,8 +4,8 @@
  * swapped, and P is dy with (stride − 1) zeros between pixels and "full" padding. With stride 1 the
  * padding is passed to the conv as explicit padding, so P is never materialized.
  */
-import { backend_util, Conv2DBackpropInput, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs';
-import { type BackendWasm, callKernel, f32, free } from './wasm-heap.ts';
+import { Conv2DBackpropInput, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs';
+import { type BackendWasm, callKernel, f32, free, nhwcConvInfo } from './wasm-heap.ts';
 
 /** W[kh,kw,ci,co] → W'[KH−1−kh, KW−1−kw, co, ci]. */
 export function flipFilter(backend: BackendWasm, filter: TensorInfo): TensorInfo {
@@ -28,19 +28,8 @@ export function flipFilter(backend: BackendWasm, filter: TensorInfo): TensorInfo
 function conv2dBackpropInput(args: { inputs: any; backend: unknown; attrs: any }): TensorInfo {
   const backend = args.backend as BackendWasm;
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs;
-  const info = backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    backend_util.convertConv2DDataFormat(dataFormat),
-  );
-  if (info.dataFormat !== 'channelsLast')
-    throw new Error('Conv2DBackpropInput (wasm): only NHWC is supported');
+  const { inputShape } = args.attrs;
+  const info = nhwcConvInfo(Conv2DBackpropInput, inputShape, filter.shape, args.attrs);
   const { batchSize, inHeight, inWidth, outHeight, outWidth, outChannels } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw } = info;
   // Padding of the (dilated) gradient so that a valid conv with the flipped filter yields H×W.

@@ -4,6 +4,7 @@
  * plain TensorInfos, not engine tensors), and free every intermediate with `backend.disposeData`.
  */
 import {
+  backend_util,
   getKernel,
   type KernelConfig,
   type KernelFunc,
@@ -84,4 +85,25 @@ export function dropAlias(backend: BackendWasm, alias: TensorInfo): void {
   map.delete(alias.dataId);
   // Lets the C++ side drop operators cached for this id; the memory itself is not freed.
   (backend as any).wasm.tfjs.disposeData(id);
+}
+
+/** Geometry of an NHWC 2-D convolution from a backward kernel's attributes (no dilation: tfjs passes none). */
+export function nhwcConvInfo(
+  kernel: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: { strides: number | [number, number]; pad: any; dataFormat: any; dimRoundingMode?: any },
+): backend_util.Conv2DInfo {
+  const info = backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(attrs.dataFormat),
+  );
+  if (info.dataFormat !== 'channelsLast') throw new Error(`${kernel} (wasm): only NHWC is supported`);
+  return info;
 }
