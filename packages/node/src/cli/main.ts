@@ -6,6 +6,8 @@ import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
 import { evaluateCommand, formatEvaluation } from './evaluate.ts';
+import { registerInsideCommands } from './inside.ts';
+import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 import { trainCommand } from './train.ts';
 
@@ -109,4 +111,6 @@ program
     }),
   );
 
+registerMaximizeCommand(program);
+registerInsideCommands(program);
 program.parseAsync(process.argv).catch(fail);

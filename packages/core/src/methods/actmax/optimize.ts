@@ -1,0 +1,313 @@
+/**
+ * Activation maximization, batched: one image per objective, all optimized together in one batch
+ * (objectives are independent per image, so this equals running them one by one with the same seed).
+ * Loss per image = −objective + tv·TotalVariation + lp·LPNorm (keras-vis), on the image as the model
+ * sees it after this step's random transform.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { createRng, mixSeed } from '../../data/rng.ts';
+import type { Standardizer } from '../../data/standardize.ts';
+import { makeOptimizer, OPTIMIZERS, type OptimizerName } from '../../train/optimizers.ts';
+import { yieldToEventLoop } from '../../train/yield.ts';
+import { compileObjectives, type Objective } from './objective.ts';
+import {
+  fourierParameterization,
+  PARAMETERIZATIONS,
+  type Parameterization,
+  type ParameterizationName,
+  pixelParameterization,
+} from './parameterization.ts';
+import { lpNorm, totalVariation, totalVariationOf } from './regularizers.ts';
+import { applyTransform, drawTransform, gaussianBlur, type TransformOptions } from './transforms.ts';
+
+export interface MaximizeOptions extends TransformOptions {
+  /** Optimization steps (default 256). */
+  steps?: number;
+  /** Learning rate (default 0.05: pixels in [0, 1] move at most ~0.05 per Adam step). */
+  learningRate?: number;
+  /** Optimizer (default adam). */
+  optimizer?: OptimizerName;
+  /** Total-variation weight (keras-vis TotalVariation semantics; default 1). */
+  tvWeight?: number;
+  /** TotalVariation beta (default 2). */
+  tvBeta?: number;
+  /** LPNorm weight (default 0). */
+  lpWeight?: number;
+  /** LPNorm p (default 6, keras-vis). */
+  lpP?: number;
+  /** Input range of the images, before any standardization (default [0, 1]). */
+  range?: [number, number];
+  /** Clip the (pixel-parameterized) images to the range after every step (default true). */
+  clip?: boolean;
+  /** Blur the images every N steps (0 = never). */
+  blurEvery?: number;
+  /** Blur strength in pixels (default 0.5). */
+  blurSigma?: number;
+  parameterization?: ParameterizationName;
+  /** Colour decorrelation for fourier on RGB (default true). */
+  decorrelate?: boolean;
+  /** Seed for the start noise and the transforms (default 0). */
+  seed?: number;
+  /** Start image (H·W·C floats in the range) instead of noise; every objective starts from it. */
+  start?: Float32Array;
+  /** Amplitude of the uniform start noise around the range's middle, as a fraction of the range (default 0.2). */
+  noise?: number;
+  /** Per-pixel standardization the model was trained with; applied inside the graph. */
+  standardizer?: Standardizer;
+  /** Called after every step with the step number (1-based) and the per-image objectives. */
+  onStep?: (step: number, objectives: Float32Array) => void;
+}
+
+/** Every option with its default filled in: recorded with results. */
+export type ResolvedOptions = Required<
+  Omit<MaximizeOptions, 'start' | 'standardizer' | 'onStep' | 'jitter' | 'scale' | 'rotate'>
+> & { jitter: number; scale: number; rotate: number; start: 'noise' | 'image' };
+
+export interface MaximizeResult {
+  /** One H·W·C image per objective, in the input range (before standardization). */
+  images: Float32Array[];
+  shape: [number, number, number];
+  /** Final objective per image, on the untransformed result (the value maximized; for minimize, the raw value). */
+  objective: number[];
+  /** Objective per image per step (on that step's transformed image, before the update). */
+  curves: number[][];
+  /** Softmax probabilities of the result per image (all classes). */
+  probabilities: number[][];
+  /** Per image: the probability of its first class term's class (null when it has none). */
+  targetProbability: (number | null)[];
+  /** Predicted class per image. */
+  predicted: number[];
+  /** keras-vis total variation of each result. */
+  totalVariation: number[];
+  options: ResolvedOptions;
+  /** Wall time of the optimization loop. */
+  seconds: number;
+}
+
+export const DEFAULTS = {
+  steps: 256,
+  learningRate: 0.05,
+  optimizer: 'adam' as OptimizerName,
+  tvWeight: 1,
+  tvBeta: 2,
+  lpWeight: 0,
+  lpP: 6,
+  range: [0, 1] as [number, number],
+  clip: true,
+  blurEvery: 0,
+  blurSigma: 0.5,
+  parameterization: 'pixel' as ParameterizationName,
+  decorrelate: true,
+  seed: 0,
+  noise: 0.2,
+  jitter: 0,
+  scale: 0,
+  rotate: 0,
+};
+
+function resolve(o: MaximizeOptions): ResolvedOptions {
+  const r: ResolvedOptions = { ...DEFAULTS, start: o.start ? 'image' : 'noise' };
+  for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+    if (o[k] !== undefined) (r as Record<string, unknown>)[k] = o[k];
+  }
+  const check = (ok: boolean, msg: string) => {
+    if (!ok) throw new Error(msg);
+  };
+  check(Number.isInteger(r.steps) && r.steps >= 1, `steps must be a positive integer, got ${r.steps}`);
+  check(
+    r.learningRate > 0 && Number.isFinite(r.learningRate),
+    `learning rate must be > 0, got ${r.learningRate}`,
+  );
+  check(
+    OPTIMIZERS.includes(r.optimizer),
+    `unknown optimizer '${r.optimizer}' (valid: ${OPTIMIZERS.join(', ')})`,
+  );
+  check(
+    PARAMETERIZATIONS.includes(r.parameterization),
+    `unknown parameterization '${r.parameterization}' (valid: ${PARAMETERIZATIONS.join(', ')})`,
+  );
+  for (const k of ['tvWeight', 'lpWeight', 'jitter', 'scale', 'rotate', 'noise'] as const)
+    check(Number.isFinite(r[k]) && r[k] >= 0, `${k} must be a finite number ≥ 0, got ${r[k]}`);
+  check(r.tvBeta > 0 && r.lpP > 0, 'tvBeta and lpP must be > 0');
+  check(r.scale < 1, `scale must be < 1, got ${r.scale}`);
+  check(
+    Number.isInteger(r.blurEvery) && r.blurEvery >= 0,
+    `blurEvery must be an integer ≥ 0, got ${r.blurEvery}`,
+  );
+  check(r.blurSigma > 0, `blurSigma must be > 0, got ${r.blurSigma}`);
+  check(r.range[0] < r.range[1], `range must be [low, high] with low < high, got [${r.range}]`);
+  return r;
+}
+
+/** Throws when a start image has the wrong size or any NaN/infinite value (naming the first one). */
+export function checkStartImage(img: Float32Array, h: number, w: number, c: number): void {
+  if (img.length !== h * w * c) {
+    throw new Error(`start image has ${img.length} values, the model expects ${h}×${w}×${c} = ${h * w * c}`);
+  }
+  for (let i = 0; i < img.length; i++) {
+    if (!Number.isFinite(img[i])) {
+      const p = Math.floor(i / c);
+      throw new Error(
+        `start image contains a non-finite value (${img[i]}) at row ${Math.floor(p / w)}, column ${p % w}`,
+      );
+    }
+  }
+}
+
+function startImages(
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  r: ResolvedOptions,
+  start?: Float32Array,
+) {
+  const size = h * w * c;
+  const one = new Float32Array(size);
+  const [lo, hi] = r.range;
+  if (start) {
+    checkStartImage(start, h, w, c);
+    for (let i = 0; i < size; i++) one[i] = Math.min(hi, Math.max(lo, start[i]));
+  } else {
+    // The same noise for every image: batched and one-by-one runs then start identically.
+    const rng = createRng(mixSeed(r.seed, 1));
+    const mid = (lo + hi) / 2;
+    for (let i = 0; i < size; i++) one[i] = mid + (rng() - 0.5) * r.noise * (hi - lo);
+  }
+  const all = new Float32Array(batch * size);
+  for (let b = 0; b < batch; b++) all.set(one, b * size);
+  return tf.tensor4d(all, [batch, h, w, c]);
+}
+
+/** The model's input shape [H, W, C]. */
+export function inputShapeOf(model: tf.LayersModel): [number, number, number] {
+  const s = model.inputs[0].shape;
+  if (s.length !== 4 || s.slice(1).some((d) => d === null)) {
+    throw new Error(`activation maximization needs an image model with a fixed input shape, got [${s}]`);
+  }
+  return s.slice(1) as [number, number, number];
+}
+
+/** Synthesizes one image per objective. Leaves no tensors behind. */
+export async function maximize(
+  model: tf.LayersModel,
+  objectives: Objective[],
+  options: MaximizeOptions = {},
+): Promise<MaximizeResult> {
+  const r = resolve(options);
+  const [h, w, c] = inputShapeOf(model);
+  const B = objectives.length;
+  const compiled = compileObjectives(model, objectives);
+  const param: Parameterization =
+    r.parameterization === 'fourier'
+      ? fourierParameterization(B, h, w, c, { range: r.range, decorrelate: r.decorrelate })
+      : pixelParameterization(B, h, w, c);
+  const std = options.standardizer;
+  const mean = std ? tf.tensor4d(std.mean, [1, h, w, c]) : null;
+  const invStd = std
+    ? tf.tensor4d(
+        std.std.map((s) => 1 / s),
+        [1, h, w, c],
+      )
+    : null;
+  const toModel = (img: tf.Tensor4D): tf.Tensor4D => (mean && invStd ? img.sub(mean).mul(invStd) : img);
+
+  let variable: tf.Variable | null = null;
+  let optimizer: tf.Optimizer | null = null;
+  try {
+    // Validate and build the start before any tensor that needs freeing in a loop.
+    const init = tf.tidy(() => param.fromImage(startImages(B, h, w, c, r, options.start)));
+    variable = tf.variable(init, true);
+    init.dispose();
+    optimizer = makeOptimizer({ name: r.optimizer, learningRate: r.learningRate });
+    const rng = createRng(mixSeed(r.seed, 2));
+    const curves: number[][] = objectives.map(() => []);
+    const v = variable;
+    const t0 = performance.now();
+    for (let step = 1; step <= r.steps; step++) {
+      const t = drawTransform(rng, h, w, r);
+      let values: Float32Array = new Float32Array(0);
+      tf.tidy(() => {
+        let objective: tf.Tensor1D | null = null;
+        const { grads } = tf.variableGrads(() => {
+          const img = param.toImage(v);
+          // Kept: the gradient's own forward scope would dispose it; freed right after reading.
+          objective = tf.keep(compiled.apply(toModel(applyTransform(img, t))));
+          let loss: tf.Tensor = objective.neg();
+          if (r.tvWeight > 0) loss = loss.add(totalVariation(img, r.tvBeta).mul(r.tvWeight));
+          if (r.lpWeight > 0) loss = loss.add(lpNorm(img, r.lpP).mul(r.lpWeight));
+          return loss.sum() as tf.Scalar;
+        }, [v]);
+        optimizer!.applyGradients(grads);
+        const o = objective as tf.Tensor1D | null;
+        if (o) {
+          values = o.dataSync() as Float32Array;
+          o.dispose();
+        }
+        if (param.needsClip && r.clip) v.assign(v.clipByValue(r.range[0], r.range[1]));
+        if (r.blurEvery > 0 && step % r.blurEvery === 0 && step < r.steps) {
+          v.assign(param.fromImage(gaussianBlur(param.toImage(v), r.blurSigma)));
+        }
+      });
+      // Report the signed objective (raw value): undo the minimize sign folded into the weights.
+      for (let b = 0; b < B; b++) curves[b].push(objectives[b].minimize ? -values[b] : values[b]);
+      options.onStep?.(step, values);
+      if (step % 8 === 0) await yieldToEventLoop();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return finish(model, objectives, compiled, param, v, toModel, curves, r, seconds, [h, w, c]);
+  } finally {
+    variable?.dispose();
+    optimizer?.dispose();
+    compiled.dispose();
+    param.dispose();
+    mean?.dispose();
+    invStd?.dispose();
+  }
+}
+
+function finish(
+  model: tf.LayersModel,
+  objectives: Objective[],
+  compiled: ReturnType<typeof compileObjectives>,
+  param: Parameterization,
+  v: tf.Variable,
+  toModel: (x: tf.Tensor4D) => tf.Tensor4D,
+  curves: number[][],
+  options: ResolvedOptions,
+  seconds: number,
+  shape: [number, number, number],
+): MaximizeResult {
+  const [h, w, c] = shape;
+  const size = h * w * c;
+  let pixels: Float32Array = new Float32Array(0);
+  let obj: Float32Array = new Float32Array(0);
+  let probs: Float32Array = new Float32Array(0);
+  // Returns nothing: tidy would otherwise walk the typed arrays looking for tensors.
+  tf.tidy(() => {
+    let img = param.toImage(v);
+    if (param.needsClip && options.clip) img = tf.clipByValue(img, options.range[0], options.range[1]);
+    const x = toModel(img);
+    pixels = img.dataSync() as Float32Array;
+    obj = compiled.apply(x).dataSync() as Float32Array;
+    probs = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+  });
+  const k = probs.length / objectives.length;
+  const images = objectives.map((_, b) => pixels.slice(b * size, (b + 1) * size));
+  const probabilities = objectives.map((_, b) => Array.from(probs.subarray(b * k, (b + 1) * k)));
+  return {
+    images,
+    shape,
+    objective: objectives.map((o, b) => (o.minimize ? -obj[b] : obj[b])),
+    curves,
+    probabilities,
+    targetProbability: objectives.map((o, b) => {
+      const t = o.terms.find((x) => x.kind === 'class');
+      return t ? probabilities[b][t.index] : null;
+    }),
+    predicted: probabilities.map((p) => p.indexOf(Math.max(...p))),
+    totalVariation: images.map((img) => totalVariationOf(img, h, w, c, options.tvBeta)),
+    options,
+    seconds,
+  };
+}
