@@ -204,6 +204,10 @@ describe('wasm kernels match the cpu backend', () => {
     { a: [4, 6, 5], b: [4, 3, 5], tA: false, tB: true },
     { a: [4, 5, 6], b: [1, 5, 3], tA: true, tB: false },
     { a: [64, 300], b: [64, 40], tA: true, tB: false },
+    // Small A, large B: computed as (B·Aᵀ)ᵀ.
+    { a: [3, 16], b: [200, 16], tA: false, tB: true },
+    { a: [2, 3, 16], b: [1, 90, 16], tA: false, tB: true },
+    { a: [1, 3, 16], b: [2, 90, 16], tA: false, tB: true },
   ];
   for (const [n, c] of mmCases.entries()) {
     it(`BatchMatMul a=${c.a} b=${c.b} transposeA=${c.tA} transposeB=${c.tB}`, async () => {

@@ -25,7 +25,7 @@ export interface BenchReport {
   file?: string;
 }
 
-const MEASURES = ['forward_img_s', 'train_img_s', 'input_grad_img_s'] as const;
+const MEASURES = ['forward_img_s', 'train_img_s', 'input_grad_img_s', 'actmax_steps_s'] as const;
 
 export async function runBench(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   await initBackend(opts.backend);
@@ -46,7 +46,10 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
       try {
         report.peer = await runPeer(script, opts.reps);
         report.ratios = Object.fromEntries(
-          MEASURES.map((m) => [m, Math.round((convlens[m] / (report.peer as PeerResult)[m]) * 1000) / 1000]),
+          MEASURES.map((m) => [
+            m,
+            Math.round((convlens[m] / Number((report.peer as PeerResult)[m])) * 1000) / 1000,
+          ]),
         );
       } catch (err: any) {
         report.peerError = err.message;

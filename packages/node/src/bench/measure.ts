@@ -9,12 +9,15 @@ import { buildModel } from '@convlens/core/models/build';
 import { logitsModel } from '@convlens/core/models/logits';
 import { trainModel } from '@convlens/core/train/loop';
 import { makeOptimizer } from '@convlens/core/train/optimizers';
+import { measureActmax } from './actmax.ts';
 
 export interface ConvlensBench {
   backend: string;
   forward_img_s: number;
   train_img_s: number;
   input_grad_img_s: number;
+  /** Act-max steps per second, 10 classes in one batch (256 steps). */
+  actmax_steps_s: number;
 }
 
 export interface MeasureOptions {
@@ -98,12 +101,14 @@ export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBen
   const forward = await measureForward(model, opts);
   const train = await measureTraining(model, opts);
   const inputGrad = await measureInputGradient(model, opts);
+  const actmax = await measureActmax(model);
   model.dispose();
   return {
     backend: tf.getBackend(),
     forward_img_s: round1(forward),
     train_img_s: round1(train),
     input_grad_img_s: round1(inputGrad),
+    actmax_steps_s: round1(actmax),
   };
 }
 
