@@ -10,6 +10,7 @@ import { logitsModel } from '@convlens/core/models/logits';
 import { trainModel } from '@convlens/core/train/loop';
 import { makeOptimizer } from '@convlens/core/train/optimizers';
 import { measureActmax } from './actmax.ts';
+import { measureStats } from './stats.ts';
 
 export interface ConvlensBench {
   backend: string;
@@ -18,6 +19,10 @@ export interface ConvlensBench {
   input_grad_img_s: number;
   /** Act-max steps per second, 10 classes in one batch (256 steps). */
   actmax_steps_s: number;
+  /** Dataset statistics (every layer: class means and maps, mode maps, top-9), images per second. */
+  stats_img_s: number;
+  /** stats_img_s / forward_img_s: what the statistics cost over plain inference. */
+  stats_vs_forward: number;
 }
 
 export interface MeasureOptions {
@@ -102,6 +107,7 @@ export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBen
   const train = await measureTraining(model, opts);
   const inputGrad = await measureInputGradient(model, opts);
   const actmax = await measureActmax(model);
+  const stats = await measureStats(model);
   model.dispose();
   return {
     backend: tf.getBackend(),
@@ -109,6 +115,8 @@ export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBen
     train_img_s: round1(train),
     input_grad_img_s: round1(inputGrad),
     actmax_steps_s: round1(actmax),
+    stats_img_s: round1(stats),
+    stats_vs_forward: Math.round((stats / forward) * 1000) / 1000,
   };
 }
 
