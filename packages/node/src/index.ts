@@ -5,3 +5,4 @@ export * from './io/atomic.ts';
 export * from './io/model-io.ts';
 export * from './train/checkpoint.ts';
 export * from './train/run-dir.ts';
+export * from './engine/wasm-threads.ts';

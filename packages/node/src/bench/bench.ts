@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { type BackendName, initBackend, tf } from '@convlens/core/engine/backend';
+import { wasmThreads } from '../engine/wasm-threads.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { type ConvlensBench, measureConvlens } from './measure.ts';
 import { findPeerScript, type PeerResult, runPeer } from './peer.ts';
@@ -18,6 +19,8 @@ export interface BenchReport {
   date: string;
   machine: { cpus: number; cpu: string; node: string };
   tfjs: string;
+  /** wasm threads convlens ran with. */
+  threads: number;
   convlens: ConvlensBench;
   peer?: PeerResult;
   peerError?: string;
@@ -35,6 +38,7 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     tfjs: tf.version.tfjs,
+    threads: opts.backend === 'wasm' ? wasmThreads() : 1,
     convlens,
   };
   if (opts.peer) {
@@ -77,6 +81,8 @@ export function formatBench(r: BenchReport): string {
   if (r.peerError) lines.push(`peer: ${r.peerError}`);
   else if (r.peer)
     lines.push(`peer: ${r.peer.peer} torch ${r.peer.torch}, ${r.peer.threads} threads, BLAS ${r.peer.blas}`);
-  lines.push(`backend: ${r.convlens.backend}; results: ${r.file}`);
+  lines.push(
+    `backend: ${r.convlens.backend}, ${r.threads} thread(s); stats/forward ${r.convlens.stats_vs_forward}; results: ${r.file}`,
+  );
   return lines.join('\n');
 }

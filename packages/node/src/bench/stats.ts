@@ -6,7 +6,7 @@
 import type { tf } from '@convlens/core/engine/backend';
 import { StatsCollector } from '@convlens/core/stats/collector';
 
-export async function measureStats(model: tf.LayersModel, images = 2560, batch = 256): Promise<number> {
+export async function measureStats(model: tf.LayersModel, images = 5120, batch = 256): Promise<number> {
   const [h, w, c] = (model.inputs[0].shape as number[]).slice(1);
   const per = h * w * c;
   let seed = 12345;

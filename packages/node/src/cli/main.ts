@@ -4,6 +4,7 @@ import { MODEL_NAMES } from '@convlens/core/models/zoo';
 import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
+import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
 import { evaluateCommand, formatEvaluation } from './evaluate.ts';
 import { registerInsideCommands } from './inside.ts';
@@ -16,8 +17,14 @@ const program = new Command()
   .description('Train, look inside and explain convolutional neural networks.')
   .version('0.1.0')
   .option('--verbose', 'print stack traces on errors')
+  .option(
+    '--threads <n>',
+    'wasm threads (default: $CONVLENS_THREADS, else every core; 1 = single-threaded)',
+    positiveInt('--threads'),
+  )
   .hook('preAction', (cmd) => {
     setVerbose(!!cmd.opts().verbose);
+    enableWasmThreads(cmd.opts().threads ?? defaultThreads());
   });
 
 dataOptions(
