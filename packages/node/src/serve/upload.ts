@@ -1,0 +1,63 @@
+/**
+ * Uploaded images → the model's input size. The type is read from the bytes (file-type), never from
+ * the name or the declared content type; pictures over MAX_PIXELS are refused before decoding, the
+ * rest are downscaled (centre crop to the model's aspect) to h×w, grayscale for 1-channel models.
+ */
+import { fileTypeFromBuffer } from 'file-type';
+import sharp from 'sharp';
+
+export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
+/** 40 megapixels: a large camera photo decodes to ~160 MB RGBA; anything bigger is refused. */
+export const MAX_PIXELS = 40_000_000;
+
+const ACCEPTED = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/avif']);
+
+export class UploadError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PreparedImage {
+  png: Buffer;
+  original: { width: number; height: number; type: string };
+}
+
+export async function prepareUpload(
+  buf: Buffer,
+  [h, w, c]: [number, number, number],
+): Promise<PreparedImage> {
+  if (buf.length === 0) throw new UploadError(400, 'the upload is empty');
+  const type = await fileTypeFromBuffer(buf);
+  if (!type || !ACCEPTED.has(type.mime)) {
+    throw new UploadError(
+      415,
+      `not an image: the content is ${type ? type.mime : 'unrecognized'} (accepted: PNG, JPEG, WebP, GIF, TIFF, AVIF)`,
+    );
+  }
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
+  try {
+    meta = await sharp(buf).metadata();
+  } catch {
+    throw new UploadError(415, `the ${type.mime} image could not be decoded (corrupt or truncated)`);
+  }
+  const width = meta.width ?? 0;
+  const height = meta.height ?? 0;
+  if (width * height > MAX_PIXELS) {
+    throw new UploadError(
+      413,
+      `image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} MP); the limit is ${MAX_PIXELS / 1e6} MP`,
+    );
+  }
+  try {
+    let img = sharp(buf, { limitInputPixels: MAX_PIXELS }).rotate().resize(w, h, { fit: 'cover' });
+    img = c === 1 ? img.grayscale() : img.removeAlpha();
+    const png = await img.png().toBuffer();
+    return { png, original: { width, height, type: type.mime } };
+  } catch (err) {
+    throw new UploadError(415, `the ${type.mime} image could not be decoded: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,107 @@
+/** Messages between the page and the engine worker (all tfjs work happens in the worker). */
+
+export type Preprocess =
+  | { kind: 'range'; low: number; high: number }
+  | { kind: 'standardize'; standardizer: unknown };
+
+/** What `convlens serve` says about the model (GET /api/info; see packages/node/src/serve/explorer-info.ts). */
+export interface ExplorerInfo {
+  title: string;
+  source: 'run' | 'model';
+  modelUrl: string;
+  inputShape: [number, number, number];
+  classNames: string[] | null;
+  preprocess: Preprocess;
+  history: Record<string, unknown>[] | null;
+  snapshots: { epoch: number; modelUrl: string }[];
+  topK: { layer: string; url: string; filters: number }[];
+}
+
+export interface LayerMeta {
+  name: string;
+  className: string;
+  /** Output shape without the batch axis. */
+  shape: number[];
+  spatial: boolean;
+}
+
+export interface ModelMeta {
+  backend: string;
+  layers: LayerMeta[];
+  convLayers: string[];
+  numClasses: number;
+  /** Explanation methods registered in @convlens/core (id + title). */
+  methods: { id: string; title: string; needsLayer: boolean; description: string }[];
+}
+
+/** One probed layer: the first `channels` maps (spatial) or units (dense), channel-major. */
+export interface LayerMaps extends LayerMeta {
+  channels: number;
+  h: number;
+  w: number;
+  values: Float32Array;
+  min: number;
+  max: number;
+}
+
+export type MaxTarget =
+  | { kind: 'class'; index: number }
+  | { kind: 'filter'; layer: string; index: number }
+  | { kind: 'unit'; layer: string; index: number };
+
+export interface MaxSettings {
+  target: MaxTarget;
+  steps: number;
+  tv: number;
+  jitter: number;
+  learningRate: number;
+}
+
+export type Request =
+  | { type: 'load'; modelUrl: string; preprocess: Preprocess; backend?: string; slot?: 'main' | 'timeline' }
+  | { type: 'predict'; pixels: Float32Array; slot?: 'main' | 'timeline' }
+  | {
+      type: 'probe';
+      pixels: Float32Array;
+      maxChannels: number;
+      layers?: string[];
+      slot?: 'main' | 'timeline';
+    }
+  | { type: 'weights'; layer: string; filter: number }
+  | { type: 'maximize'; settings: MaxSettings }
+  | { type: 'explain'; method: string; pixels: Float32Array; target: number; layer?: string }
+  | { type: 'stop'; target: number };
+
+export interface Weights {
+  kh: number;
+  kw: number;
+  inChannels: number;
+  /** Per input channel (at most 16), kh·kw weights of the filter. */
+  kernels: Float32Array[];
+  min: number;
+  max: number;
+}
+
+export interface ActmaxFrame {
+  step: number;
+  steps: number;
+  /** H·W·C in [0, 1]. */
+  image: Float32Array;
+  objective: number;
+  predicted: number;
+}
+
+export interface ExplainResult {
+  map: Float32Array;
+  height: number;
+  width: number;
+  signed: boolean;
+  layer?: string;
+  warnings: string[];
+  seconds: number;
+}
+
+export type Reply =
+  | { id: number; type: 'ok'; result: unknown }
+  | { id: number; type: 'progress'; progress: unknown }
+  | { id: number; type: 'error'; message: string };

@@ -1,0 +1,318 @@
+/**
+ * The engine worker: loads the model with tfjs (webgpu → webgl → wasm, the first that starts) and
+ * answers the page's requests (predictions, layer maps, weights, activation maximization, explanations)
+ * so the page never blocks. Long jobs report progress and yield between chunks, which is also where a
+ * stop request takes effect. Every tensor is disposed before a reply.
+ */
+import { applyStandardizer, type Standardizer, standardizerFromJSON } from '@convlens/core/data/standardize';
+import { initBackend, tf } from '@convlens/core/engine/backend';
+import { layerFilters } from '@convlens/core/inspect/filters';
+import { probeTensors, resolveProbeLayers } from '@convlens/core/inspect/probe';
+import {
+  classObjective,
+  filterObjective,
+  type Objective,
+  unitObjective,
+  validateObjectives,
+} from '@convlens/core/methods/actmax/objective';
+import { maximize } from '@convlens/core/methods/actmax/optimize';
+import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain/registry';
+import '@tensorflow/tfjs-backend-webgpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import type {
+  ActmaxFrame,
+  ExplainResult,
+  LayerMaps,
+  MaxSettings,
+  ModelMeta,
+  Preprocess,
+  Reply,
+  Request,
+  Weights,
+} from './protocol.ts';
+
+interface Loaded {
+  model: tf.LayersModel;
+  preprocess: Preprocess;
+  standardizer?: Standardizer;
+  shape: [number, number, number];
+}
+
+const slots: Record<'main' | 'timeline', Loaded | null> = { main: null, timeline: null };
+const stopped = new Set<number>();
+let backend: string | null = null;
+
+const post = (r: Reply, transfer: Transferable[] = []) => (self as any).postMessage(r, transfer);
+const nextTick = () => new Promise((r) => setTimeout(r, 0));
+
+async function startBackend(prefer?: string): Promise<string> {
+  if (backend) return backend;
+  setWasmPaths(`${self.location.origin}/tfjs-wasm/`);
+  const order = prefer ? [prefer] : ['webgpu', 'webgl', 'wasm'];
+  const failures: string[] = [];
+  for (const name of order) {
+    if (name === 'webgpu' && !(navigator as any).gpu) {
+      failures.push('webgpu: not offered by this browser');
+      continue;
+    }
+    try {
+      await initBackend(name as any);
+      backend = name;
+      return name;
+    } catch (err) {
+      failures.push(`${name}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(`no tfjs backend could start (${failures.join('; ')})`);
+}
+
+/** Checks model.json and every weight file first, so a broken model gets a specific message. */
+async function checkModelFiles(url: string): Promise<void> {
+  const res = await fetch(url).catch((e) => {
+    throw new Error(`model ${url}: cannot fetch (${(e as Error).message})`);
+  });
+  if (!res.ok) throw new Error(`model ${url}: HTTP ${res.status} — the server has no such model.json`);
+  let json: any;
+  try {
+    json = await res.json();
+  } catch {
+    throw new Error(`model ${url}: not valid JSON`);
+  }
+  if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
+    throw new Error(`model ${url}: not a tfjs layers model (no modelTopology/weightsManifest)`);
+  }
+  const base = new URL(url, self.location.href);
+  const paths: string[] = json.weightsManifest.flatMap((g: any) => g.paths ?? []);
+  const missing: string[] = [];
+  await Promise.all(
+    paths.map(async (p) => {
+      const r = await fetch(new URL(p, base), { method: 'HEAD' }).catch(() => null);
+      if (!r?.ok) missing.push(p);
+    }),
+  );
+  if (missing.length > 0) {
+    throw new Error(
+      `model ${url}: ${missing.length} of ${paths.length} weight shard(s) missing on the server (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`,
+    );
+  }
+}
+
+async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta> {
+  const b = await startBackend(req.backend);
+  await checkModelFiles(req.modelUrl);
+  const model = await tf.loadLayersModel(req.modelUrl);
+  const s = model.inputs[0].shape;
+  const shape = s.slice(1) as [number, number, number];
+  const standardizer =
+    req.preprocess.kind === 'standardize' ? standardizerFromJSON(req.preprocess.standardizer) : undefined;
+  const slot = req.slot ?? 'main';
+  slots[slot]?.model.dispose();
+  slots[slot] = { model, preprocess: req.preprocess, standardizer, shape };
+  const layers = resolveProbeLayers(model);
+  const out = model.outputs[0].shape;
+  return {
+    backend: b,
+    layers,
+    convLayers: model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name),
+    numClasses: out[out.length - 1] ?? 0,
+    methods: explainMethods().map((m) => ({
+      id: m.id,
+      title: m.title,
+      needsLayer: m.needsLayer,
+      description: m.description,
+    })),
+  };
+}
+
+function get(slot: 'main' | 'timeline' = 'main'): Loaded {
+  const l = slots[slot];
+  if (!l) throw new Error('no model loaded');
+  return l;
+}
+
+/** Pixels in [0, 1] → model input (range mapping or the run's per-pixel standardization). */
+function toInput(l: Loaded, pixels: Float32Array): tf.Tensor4D {
+  const [h, w, c] = l.shape;
+  if (pixels.length !== h * w * c)
+    throw new Error(`input has ${pixels.length} values, expected ${h}×${w}×${c}`);
+  let x: Float32Array;
+  if (l.standardizer) x = applyStandardizer(l.standardizer, pixels);
+  else {
+    const { low, high } = l.preprocess as { low: number; high: number };
+    x = pixels.map((v) => low + v * (high - low));
+  }
+  return tf.tensor4d(x, [1, h, w, c]);
+}
+
+async function predict(pixels: Float32Array, slot?: 'main' | 'timeline'): Promise<Float32Array> {
+  const l = get(slot);
+  const out = tf.tidy(() => {
+    const y = l.model.predict(toInput(l, pixels)) as tf.Tensor;
+    const flat = y.reshape([-1]);
+    // Models that end in logits: show probabilities all the same.
+    const sum = flat.sum().dataSync()[0];
+    const nonNeg = flat.min().dataSync()[0] >= 0;
+    return nonNeg && Math.abs(sum - 1) < 1e-3 ? flat : tf.softmax(flat);
+  });
+  const probs = (await out.data()) as Float32Array;
+  out.dispose();
+  return probs;
+}
+
+async function probe(req: Extract<Request, { type: 'probe' }>): Promise<LayerMaps[]> {
+  const l = get(req.slot);
+  const layers = resolveProbeLayers(l.model, req.layers);
+  const outs = tf.tidy(() => {
+    const x = toInput(l, req.pixels);
+    return probeTensors(l.model, layers, x).map((t, i) => {
+      const layer = layers[i];
+      const k = Math.min(req.maxChannels, layer.shape[layer.shape.length - 1]);
+      if (layer.spatial) {
+        const [h, w] = layer.shape;
+        // [1, h, w, c] → first k channels, channel-major [k, h, w].
+        return t.slice([0, 0, 0, 0], [1, h, w, k]).reshape([h, w, k]).transpose([2, 0, 1]);
+      }
+      return t.reshape([-1]).slice(0, k);
+    });
+  });
+  try {
+    const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    return layers.map((layer, i) => {
+      const v = data[i];
+      let min = Infinity;
+      let max = -Infinity;
+      for (const x of v) {
+        if (x < min) min = x;
+        if (x > max) max = x;
+      }
+      const channels = Math.min(req.maxChannels, layer.shape[layer.shape.length - 1]);
+      return {
+        ...layer,
+        channels,
+        h: layer.spatial ? layer.shape[0] : 1,
+        w: layer.spatial ? layer.shape[1] : 1,
+        values: v,
+        min,
+        max,
+      };
+    });
+  } finally {
+    for (const t of outs) t.dispose();
+  }
+}
+
+function weights(layer: string, filter: number): Weights {
+  const f = layerFilters(get().model, layer);
+  if (filter < 0 || filter >= f.filters) throw new Error(`layer ${layer} has ${f.filters} filters`);
+  const n = Math.min(16, f.inChannels);
+  return {
+    kh: f.kh,
+    kw: f.kw,
+    inChannels: f.inChannels,
+    kernels: Array.from({ length: n }, (_, c) => f.kernel(filter, c)),
+    min: f.range.min,
+    max: f.range.max,
+  };
+}
+
+function objectiveOf(s: MaxSettings): Objective {
+  const t = s.target;
+  if (t.kind === 'class') return classObjective(t.index);
+  if (t.kind === 'filter') return filterObjective(t.layer, t.index);
+  return unitObjective(t.layer, t.index);
+}
+
+/**
+ * Activation maximization in chunks of a few steps: each chunk continues from the previous image, is
+ * shown to the page, and gives a stop request a chance to land.
+ */
+async function maximizeLive(id: number, s: MaxSettings): Promise<ActmaxFrame | null> {
+  const l = get();
+  const objective = objectiveOf(s);
+  validateObjectives(l.model, [objective]);
+  const range: [number, number] =
+    l.preprocess.kind === 'range' ? [l.preprocess.low, l.preprocess.high] : [0, 1];
+  const chunk = Math.max(1, Math.min(16, Math.round(s.steps / 24)));
+  let start: Float32Array | undefined;
+  let frame: ActmaxFrame | null = null;
+  for (let done = 0; done < s.steps; ) {
+    if (stopped.has(id)) break;
+    const n = Math.min(chunk, s.steps - done);
+    const r = await maximize(l.model, [objective], {
+      steps: n,
+      tvWeight: s.tv,
+      jitter: s.jitter,
+      learningRate: s.learningRate,
+      range,
+      standardizer: l.standardizer,
+      start,
+      seed: done,
+    });
+    done += n;
+    start = r.images[0];
+    const span = range[1] - range[0];
+    frame = {
+      step: done,
+      steps: s.steps,
+      image: start.map((v) => (v - range[0]) / span),
+      objective: r.objective[0],
+      predicted: r.predicted[0],
+    };
+    post({ id, type: 'progress', progress: frame });
+    await nextTick();
+  }
+  return frame;
+}
+
+async function explain(req: Extract<Request, { type: 'explain' }>): Promise<ExplainResult> {
+  const l = get();
+  const method = getExplainMethod(req.method);
+  const x = toInput(l, req.pixels);
+  const t0 = performance.now();
+  try {
+    const e = await method.explain({ model: l.model, input: x, target: req.target, layer: req.layer });
+    return {
+      map: e.maps[0],
+      height: e.height,
+      width: e.width,
+      signed: e.signed,
+      layer: e.layer,
+      warnings: e.warnings[0] ?? [],
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    x.dispose();
+  }
+}
+
+async function handle(id: number, req: Request): Promise<unknown> {
+  switch (req.type) {
+    case 'load':
+      return load(req);
+    case 'predict':
+      return predict(req.pixels, req.slot);
+    case 'probe':
+      return probe(req);
+    case 'weights':
+      return weights(req.layer, req.filter);
+    case 'maximize':
+      return maximizeLive(id, req.settings);
+    case 'explain':
+      return explain(req);
+    case 'stop':
+      stopped.add(req.target);
+      return null;
+  }
+}
+
+self.onmessage = async (ev: MessageEvent<{ id: number; req: Request }>) => {
+  const { id, req } = ev.data;
+  try {
+    const result = await handle(id, req);
+    post({ id, type: 'ok', result });
+  } catch (err) {
+    post({ id, type: 'error', message: (err as Error)?.message ?? String(err) });
+  } finally {
+    stopped.delete(id);
+  }
+};

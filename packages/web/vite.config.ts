@@ -1,0 +1,9 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { defineConfig } from 'vite';
+
+// The engine runs in a module worker; the tfjs wasm binaries are served by `convlens serve` at /tfjs-wasm/.
+export default defineConfig({
+  plugins: [svelte()],
+  worker: { format: 'es' },
+  build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 8000, reportCompressedSize: false },
+});
