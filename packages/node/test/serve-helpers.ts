@@ -1,0 +1,96 @@
+/** Fixtures for the explorer server tests: tiny tfjs models on disk and raw (unnormalized) HTTP requests. */
+
+import { mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { initBackend, tf } from '@convlens/core/engine/backend';
+import { saveModel } from '../src/io/model-io.ts';
+
+/** A small conv net with a fixed [h, w, c] input, saved as a tfjs layers model in `dir`. */
+export async function writeTinyModel(dir: string, [h, w, c]: [number, number, number], classes = 10) {
+  await initBackend('cpu');
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [h, w, c],
+        filters: 4,
+        kernelSize: 3,
+        activation: 'relu',
+        name: 'conv1',
+      }),
+      tf.layers.maxPooling2d({ poolSize: 2, name: 'pool1' }),
+      tf.layers.flatten({ name: 'flat' }),
+      tf.layers.dense({ units: classes, activation: 'softmax', name: 'probs' }),
+    ],
+  });
+  await saveModel(model, dir);
+  model.dispose();
+}
+
+/** A run directory as `convlens train` lays it out (run.json, history.json, model/), plus extras. */
+export async function writeTinyRun(dir: string, opts: { snapshots?: number[]; stats?: boolean } = {}) {
+  await writeTinyModel(join(dir, 'model'), [28, 28, 1]);
+  await writeFile(
+    join(dir, 'run.json'),
+    JSON.stringify({
+      version: 1,
+      model: 'tiny',
+      dataset: 'mnist',
+      inputShape: [28, 28, 1],
+      numClasses: 10,
+      scaling: 'unit',
+    }),
+  );
+  await writeFile(
+    join(dir, 'history.json'),
+    JSON.stringify({ records: [{ epoch: 1, loss: 1.5, acc: 0.5 }], epochs: 1 }),
+  );
+  for (const e of opts.snapshots ?? [])
+    await writeTinyModel(join(dir, 'snapshots', `epoch-${e}`), [28, 28, 1]);
+  if (opts.stats) {
+    await mkdir(join(dir, 'stats'), { recursive: true });
+    await writeFile(
+      join(dir, 'stats', 'index.json'),
+      JSON.stringify({
+        files: [{ file: 'top-k-conv1.png', kind: 'top-k', layer: 'conv1', filters: [{}, {}] }],
+      }),
+    );
+  }
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** An HTTP request whose path is sent byte for byte (no `..` folding, no re-encoding). */
+export function raw(
+  port: number,
+  path: string,
+  opts: { method?: string; body?: Buffer; headers?: Record<string, string>; agent?: any } = {},
+): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: opts.method ?? 'GET',
+        headers: opts.headers,
+        agent: opts.agent,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (opts.body) req.write(opts.body);
+    req.end();
+  });
+}

@@ -1,0 +1,177 @@
+/**
+ * The explorer's HTTP server over real loopback HTTP: model info from a run and from a bare model.json,
+ * file serving confined to its roots (../, encoded, double-encoded, absolute, backslash, NUL, symlink),
+ * and uploads checked by content and size, with the server still serving after every bad request.
+ */
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sourceFromModel, sourceFromRun } from '../src/serve/explorer-info.ts';
+import { createExplorerServer } from '../src/serve/server.ts';
+import { MAX_UPLOAD_BYTES } from '../src/serve/upload.ts';
+import { raw, writeTinyModel, writeTinyRun } from './serve-helpers.ts';
+
+let tmp: string;
+let app: FastifyInstance;
+let port: number;
+const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOTS';
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'convlens-serve-'));
+  await writeFile(join(tmp, 'secret.txt'), SECRET);
+  const appDir = join(tmp, 'app');
+  await mkdir(appDir);
+  await writeFile(join(appDir, 'index.html'), '<!doctype html><title>app</title>');
+  await writeTinyModel(join(tmp, 'rgb'), [32, 32, 3], 3);
+  await writeFile(join(tmp, 'rgb', 'metadata.json'), JSON.stringify({ labels: ['cat', 'dog', 'bird'] }));
+  await symlink(join(tmp, 'secret.txt'), join(tmp, 'rgb', 'link.txt'));
+  const source = await sourceFromModel(join(tmp, 'rgb', 'model.json'));
+  app = createExplorerServer({ source, appDir });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  port = (app.server.address() as any).port;
+});
+
+afterAll(async () => {
+  await app?.close();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+describe('model information', () => {
+  it('describes a bare model.json: shape, labels from metadata.json, [-1, 1] input for RGB', async () => {
+    const r = await raw(port, '/api/info');
+    expect(r.status).toBe(200);
+    const info = JSON.parse(r.body.toString());
+    expect(info.inputShape).toEqual([32, 32, 3]);
+    expect(info.classNames).toEqual(['cat', 'dog', 'bird']);
+    expect(info.preprocess).toEqual({ kind: 'range', low: -1, high: 1 });
+    const model = await raw(port, info.modelUrl);
+    expect(model.status).toBe(200);
+    expect(JSON.parse(model.body.toString()).weightsManifest[0].paths).toEqual(['weights.bin']);
+    expect((await raw(port, '/files/model/weights.bin')).status).toBe(200);
+  });
+
+  it('describes a run: class names, history records, snapshots by epoch, stats top-k figures', async () => {
+    const dir = join(tmp, 'run');
+    await writeTinyRun(dir, { snapshots: [2, 10, 1], stats: true });
+    const { info, runDir } = await sourceFromRun(dir);
+    expect(runDir).toBe(dir);
+    expect(info.inputShape).toEqual([28, 28, 1]);
+    expect(info.classNames).toHaveLength(10);
+    expect(info.preprocess).toEqual({ kind: 'range', low: 0, high: 1 });
+    expect(info.history).toEqual([{ epoch: 1, loss: 1.5, acc: 0.5 }]);
+    expect(info.snapshots.map((s) => s.epoch)).toEqual([1, 2, 10]);
+    expect(info.snapshots[0].modelUrl).toBe('/files/run/snapshots/epoch-1/model.json');
+    expect(info.topK).toEqual([{ layer: 'conv1', url: '/files/run/stats/top-k-conv1.png', filters: 2 }]);
+  });
+
+  it('rejects a model.json that is not a layers model, naming the file', async () => {
+    const bad = join(tmp, 'bad.json');
+    await writeFile(bad, JSON.stringify({ hello: 1 }));
+    await expect(sourceFromModel(bad)).rejects.toThrow(/bad\.json: not a tfjs layers model\.json/);
+    await expect(sourceFromModel(join(tmp, 'nope.json'))).rejects.toThrow(/nope\.json: cannot read model/);
+  });
+});
+
+describe('no path traversal', () => {
+  const attempts = [
+    '/files/model/../secret.txt',
+    '/files/model/../../secret.txt',
+    '/files/model/%2e%2e/secret.txt',
+    '/files/model/%2e%2e%2fsecret.txt',
+    '/files/model/%2E%2E%2Fsecret.txt',
+    '/files/model/..%2fsecret.txt',
+    '/files/model/%252e%252e%252fsecret.txt',
+    '/files/model/..%255csecret.txt',
+    '/files/model/..%5csecret.txt',
+    '/files/model/..\\secret.txt',
+    '/files/model/{ABS_ENCODED}',
+    '/files/model/{ABS}',
+    '/files/model//{ABS}',
+    '/files/model/link.txt',
+    '/files/model/model.json%00.txt',
+    '/%2e%2e/secret.txt',
+    '/..%2f..%2fsecret.txt',
+    '/tfjs-wasm/..%2f..%2f..%2fpackage.json',
+    '/files/run/../secret.txt',
+  ];
+  for (const path of attempts) {
+    it(`refuses ${path}`, async () => {
+      const abs = join(tmp, 'secret.txt');
+      const r = await raw(port, path.replace('{ABS_ENCODED}', encodeURIComponent(abs)).replace('{ABS}', abs));
+      expect(r.status).toBeGreaterThanOrEqual(400);
+      expect(r.status).toBeLessThan(500);
+      expect(r.body.toString()).not.toContain(SECRET);
+      expect(r.body.toString()).not.toContain('"name"');
+    });
+  }
+
+  it('still serves files inside its roots', async () => {
+    expect((await raw(port, '/')).body.toString()).toContain('<title>app</title>');
+    expect((await raw(port, '/index.html')).status).toBe(200);
+    expect((await raw(port, '/tfjs-wasm/tfjs-backend-wasm-simd.wasm')).headers['content-type']).toBe(
+      'application/wasm',
+    );
+  });
+});
+
+describe('uploads', () => {
+  const post = (body: Buffer, type = 'application/octet-stream') =>
+    raw(port, '/api/upload', { method: 'POST', body, headers: { 'content-type': type } });
+
+  it('downscales a photo to the model input (RGB PNG at 32×32)', async () => {
+    const photo = await sharp({
+      create: { width: 640, height: 480, channels: 3, background: { r: 200, g: 30, b: 10 } },
+    })
+      .jpeg()
+      .toBuffer();
+    const r = await post(photo, 'image/png'); // a wrong declared type does not matter: content decides
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('image/png');
+    expect(r.headers['x-original-size']).toBe('640x480');
+    const { data, info } = await sharp(r.body).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([32, 32, 3]);
+    expect(Math.abs(data[0] - 200)).toBeLessThan(4);
+    expect(Math.abs(data[2] - 10)).toBeLessThan(4);
+  });
+
+  it('refuses content that is not an image, whatever its declared type', async () => {
+    const r = await post(Buffer.from('#!/bin/sh\necho this is not a png\n'), 'image/png');
+    expect(r.status).toBe(415);
+    expect(JSON.parse(r.body.toString()).error).toMatch(/^not an image/);
+    const pdf = await post(Buffer.from('%PDF-1.4\n%âãÏÓ\n1 0 obj\n<<>>\nendobj\n'));
+    expect(pdf.status).toBe(415);
+    expect(JSON.parse(pdf.body.toString()).error).toMatch(/application\/pdf/);
+  });
+
+  it('refuses a truncated image with a specific message', async () => {
+    const png = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#888' } })
+      .png()
+      .toBuffer();
+    const r = await post(png.subarray(0, 40));
+    expect(r.status).toBe(415);
+    expect(JSON.parse(r.body.toString()).error).toMatch(/could not be decoded/);
+  });
+
+  it('refuses uploads over 10 MB and images over the pixel limit', async () => {
+    const big = Buffer.alloc(MAX_UPLOAD_BYTES + 1024, 7);
+    const r = await post(big);
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body.toString()).error).toMatch(/larger than the 10 MB limit/);
+    const huge = await sharp({ create: { width: 9000, height: 6000, channels: 3, background: '#000' } })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    expect(huge.length).toBeLessThan(MAX_UPLOAD_BYTES);
+    const h = await post(huge);
+    expect(h.status).toBe(413);
+    expect(JSON.parse(h.body.toString()).error).toMatch(/9000×6000 \(54\.0 MP\); the limit is 40 MP/);
+  });
+
+  it('keeps serving after bad requests', async () => {
+    expect((await post(Buffer.alloc(0))).status).toBe(400);
+    const r = await raw(port, '/api/info');
+    expect(r.status).toBe(200);
+  });
+});
