@@ -1,0 +1,75 @@
+/** Writing report figures: PNGs under DIR/figures, returned as Figure records for the HTML. */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { applyStandardizer, type Standardizer } from '@convlens/core/data/standardize';
+import type { ImageSet } from '@convlens/core/data/types';
+import { createImage, type RGBAImage } from '@convlens/core/render/image';
+import sharp from 'sharp';
+import { writePng } from '../io/png.ts';
+import type { Figure } from './types.ts';
+
+export async function saveFigure(
+  out: string,
+  rel: string,
+  img: RGBAImage,
+  title: string,
+  caption?: string,
+): Promise<Figure> {
+  const src = `figures/${rel}`;
+  await writePng(join(out, src), img);
+  return { src, title, caption, width: img.width, height: img.height };
+}
+
+/** A figure another command already wrote under DIR/figures (its size read from the PNG). */
+export async function existingFigure(
+  out: string,
+  src: string,
+  title: string,
+  caption?: string,
+): Promise<Figure> {
+  const meta = await sharp(await readFile(join(out, src))).metadata();
+  return { src, title, caption, width: meta.width ?? 0, height: meta.height ?? 0 };
+}
+
+/** Example i of a set as a greyscale (or RGB) RGBA image. */
+export function exampleImage(set: ImageSet, i: number): RGBAImage {
+  const { height: h, width: w, channels: c } = set;
+  const img = createImage(w, h);
+  const base = i * h * w * c;
+  for (let p = 0; p < h * w; p++) {
+    const v = set.images.subarray(base + p * c, base + p * c + c);
+    img.data.set(c === 3 ? [v[0], v[1], v[2], 255] : [v[0], v[0], v[0], 255], p * 4);
+  }
+  return img;
+}
+
+/** Examples as model input: bytes / 255, standardized as in training. */
+export function modelInput(set: ImageSet, indices: number[], standardizer?: Standardizer): Float32Array {
+  const size = set.height * set.width * set.channels;
+  const x = new Float32Array(indices.length * size);
+  indices.forEach((idx, k) => {
+    const one = Float32Array.from(set.images.subarray(idx * size, (idx + 1) * size), (b) => b / 255);
+    if (standardizer) applyStandardizer(standardizer, one);
+    x.set(one, k * size);
+  });
+  return x;
+}
+
+/** The first example of each wanted class (in set order): fixed probe images. */
+export function firstOfClasses(set: ImageSet, classes: number[]): number[] {
+  return classes.map((c) => {
+    for (let i = 0; i < set.count; i++) if (set.labels[i] === c) return i;
+    throw new Error(`no example of class ${c} in the data`);
+  });
+}
+
+/** Blends a heatmap image over a greyscale example: alpha 0.55 of colour where the map is high. */
+export function overlay(base: RGBAImage, heat: RGBAImage, alpha = 0.55): RGBAImage {
+  const out = createImage(base.width, base.height);
+  for (let i = 0; i < base.data.length; i += 4) {
+    for (let k = 0; k < 3; k++)
+      out.data[i + k] = Math.round((1 - alpha) * base.data[i + k] + alpha * heat.data[i + k]);
+    out.data[i + 3] = 255;
+  }
+  return out;
+}

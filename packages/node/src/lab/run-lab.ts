@@ -1,0 +1,163 @@
+/**
+ * `convlens lab`: the stages in order, each cached by a key of its settings (DIR/lab.json). Finished
+ * stages are reused, --force recomputes, a killed run resumes from the last finished stage (training
+ * from its last checkpoint); after every stage index.html and report.json are rewritten, so a
+ * partial report is always readable. Ctrl-C stops cleanly (exit 130) and leaves the run resumable.
+ */
+import { access, constants, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { initBackend } from '@convlens/core/engine/backend';
+import { explainMethods } from '@convlens/core/methods/explain/registry';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { emptyManifest, MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
+import { buildHtml, SECTIONS } from './report-html.ts';
+import { type LabOptions, type LabSettings, resolveSettings, stageKey } from './settings.ts';
+import { dataStage } from './stage-data.ts';
+import { part1Stage } from './stage-part1.ts';
+import { part2Stage } from './stage-part2.ts';
+import { part3Stage } from './stage-part3.ts';
+import { testStage } from './stage-test.ts';
+import { trainKey, trainStage } from './stage-train.ts';
+import { Interrupted, type LabContext, type StageResult } from './types.ts';
+
+export interface LabSummary {
+  out: string;
+  report: string;
+  interrupted: boolean;
+  stages: { id: string; title: string; seconds: number; cached: boolean }[];
+  accuracy?: number;
+  reportBytes: number;
+}
+
+/** Refuses an --out that is a file, unwritable, or a non-empty folder that is not a lab report. */
+async function prepareOut(out: string): Promise<void> {
+  const st = await stat(out).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new Error(`--out ${out}: exists and is not a directory`);
+  if (st) {
+    const entries = await readdir(out);
+    if (entries.length > 0 && !entries.includes(MANIFEST_FILE) && !entries.includes('run'))
+      throw new Error(`--out ${out}: folder is not empty and is not a convlens lab report; choose another`);
+  }
+  try {
+    await mkdir(out, { recursive: true });
+    await access(out, constants.W_OK);
+  } catch (err: any) {
+    throw new Error(`--out ${out}: cannot write there (${err.code ?? err.message})`);
+  }
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  }
+  return total;
+}
+
+function stageKeys(s: LabSettings, tk: string): Record<string, string> {
+  return {
+    data: stageKey('data', [s.dataset, s.seed, s.trainLimit]),
+    train: stageKey('train', [tk, s.snapshotSteps, explainMethods().some((m) => m.id === 'gradcam')]),
+    test: stageKey('test', [tk, s.testLimit, explainMethods().some((m) => m.id === 'gradcam')]),
+    part1: stageKey('part1', [tk, s.statsImages, s.topK, s.activationDigits]),
+    part2: stageKey('part2', [tk, s.actmaxSteps, s.tvWeights, s.filtersPerLayer]),
+    part3: stageKey('part3', [tk, s.explainDigits, explainMethods().map((m) => m.id)]),
+  };
+}
+
+const STAGE_FNS: Record<string, (ctx: LabContext) => Promise<StageResult>> = {
+  data: dataStage,
+  train: trainStage,
+  test: testStage,
+  part1: part1Stage,
+  part2: part2Stage,
+  part3: part3Stage,
+};
+
+export async function runLab(o: LabOptions, log: (s: string) => void): Promise<LabSummary> {
+  const settings = resolveSettings(o);
+  await prepareOut(o.out);
+  await initBackend(settings.backend);
+  let manifest = (await readManifest(o.out)) ?? emptyManifest();
+  if (o.force) {
+    manifest = emptyManifest();
+    await rm(join(o.out, 'timeline.json'), { force: true });
+  }
+  let stop = false;
+  const onSigint = () => {
+    if (stop) process.exit(130);
+    stop = true;
+    log('\ninterrupt: stopping after the current step (Ctrl-C again to quit at once); re-run to resume');
+  };
+  process.on('SIGINT', onSigint);
+  const ctx: LabContext = {
+    out: o.out,
+    runDir: join(o.out, 'run'),
+    settings,
+    dataDir: o.dataDir,
+    download: o.download,
+    log,
+    stopRequested: () => stop,
+    results: {},
+  };
+  const keys = stageKeys(settings, trainKey(ctx));
+  const timings: Record<string, number> = {};
+  const summary: LabSummary = {
+    out: o.out,
+    report: join(o.out, 'index.html'),
+    interrupted: false,
+    stages: [],
+    reportBytes: 0,
+  };
+  const writeReport = async () => {
+    await writeJsonAtomic(join(o.out, 'report.json'), {
+      format: 'convlens-lab-report',
+      generatedAt: new Date().toISOString(),
+      settings,
+      stages: Object.fromEntries(
+        SECTIONS.filter((s) => ctx.results[s.id]).map((s) => [
+          s.id,
+          { title: s.title, seconds: timings[s.id], numbers: ctx.results[s.id].numbers },
+        ]),
+      ),
+    });
+    await writeFileAtomic(join(o.out, 'index.html'), buildHtml(settings, ctx.results, timings));
+  };
+  try {
+    for (const [i, sec] of SECTIONS.entries()) {
+      const cached = manifest.stages[sec.id];
+      const head = `lab [${i + 1}/${SECTIONS.length}] ${sec.title}`;
+      if (cached && cached.key === keys[sec.id]) {
+        ctx.results[sec.id] = cached.result;
+        timings[sec.id] = cached.seconds;
+        summary.stages.push({ id: sec.id, title: sec.title, seconds: cached.seconds, cached: true });
+        log(`${head}: cached (${cached.seconds.toFixed(1)} s when computed)`);
+        continue;
+      }
+      if (stop) throw new Interrupted();
+      log(`${head} …`);
+      const t0 = performance.now();
+      const result = await STAGE_FNS[sec.id](ctx);
+      const seconds = (performance.now() - t0) / 1000;
+      ctx.results[sec.id] = result;
+      timings[sec.id] = seconds;
+      manifest.stages[sec.id] = { key: keys[sec.id], seconds, finishedAt: new Date().toISOString(), result };
+      await writeManifest(o.out, manifest);
+      await writeReport();
+      summary.stages.push({ id: sec.id, title: sec.title, seconds, cached: false });
+      log(`${head}: done in ${seconds.toFixed(1)} s`);
+    }
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    summary.interrupted = true;
+    log(
+      `interrupted: finished stages are kept in ${join(o.out, MANIFEST_FILE)}; run the same command to resume`,
+    );
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  await writeReport();
+  summary.accuracy = ctx.results.test?.numbers.accuracy as number | undefined;
+  summary.reportBytes = await dirBytes(o.out).catch(() => 0);
+  return summary;
+}

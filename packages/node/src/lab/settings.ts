@@ -1,0 +1,83 @@
+/**
+ * The lab's settings: command-line choices, with defaults sized for the time budget (≤ 8 min by
+ * default, ≤ 90 s with --quick on a 2-core machine), and the stage keys that make caching safe.
+ */
+import { createHash } from 'node:crypto';
+import type { BackendName } from '@convlens/core/engine/backend';
+
+export interface LabOptions {
+  dataset: string;
+  model: string;
+  epochs?: number;
+  quick?: boolean;
+  force?: boolean;
+  out: string;
+  dataDir?: string;
+  download?: boolean;
+  seed: number;
+  json?: boolean;
+  backend: BackendName;
+}
+
+export interface LabSettings {
+  dataset: string;
+  model: string;
+  seed: number;
+  quick: boolean;
+  backend: BackendName;
+  /** Training: epochs, first N examples of the training split (undefined = all), batch size. */
+  epochs: number;
+  trainLimit?: number;
+  batchSize: number;
+  /** Per-epoch snapshots: act-max steps for the class maximizations. */
+  snapshotSteps: number;
+  /** Test evaluation: at most this many held-out images (undefined = all). */
+  testLimit?: number;
+  /** Part 1: images streamed for class statistics, top-k per filter, digits shown layer by layer. */
+  statsImages: number;
+  topK: number;
+  activationDigits: number[];
+  /** Part 2: act-max steps, the tv-weight sweep, filters/units maximized per layer. */
+  actmaxSteps: number;
+  tvWeights: number[];
+  filtersPerLayer: number;
+  /** Part 3: digits explained side by side. */
+  explainDigits: number[];
+}
+
+/** Probability the chosen tv weight must keep for every class (the stated rule in the report). */
+export const TV_RULE_PROBABILITY = 0.9;
+export const CLASS_PAIRS: [number, number][] = [
+  [1, 7],
+  [4, 9],
+  [0, 1],
+  [7, 8],
+];
+
+export function resolveSettings(o: LabOptions): LabSettings {
+  const quick = !!o.quick;
+  return {
+    dataset: o.dataset,
+    model: o.model,
+    seed: o.seed,
+    quick,
+    backend: o.backend,
+    epochs: o.epochs ?? (quick ? 2 : 4),
+    trainLimit: quick ? 1500 : undefined,
+    batchSize: 128,
+    snapshotSteps: quick ? 24 : 64,
+    testLimit: quick ? 500 : undefined,
+    statsImages: quick ? 300 : 2000,
+    topK: 9,
+    activationDigits: quick ? [7] : [2, 7],
+    actmaxSteps: quick ? 32 : 128,
+    tvWeights: quick ? [0, 0.5, 2] : [0, 0.125, 0.5, 2, 8],
+    filtersPerLayer: quick ? 4 : 8,
+    explainDigits: quick ? [3, 7] : [0, 3, 4, 7, 9],
+  };
+}
+
+/** A short stable hash of a stage's inputs: equal keys mean the cached result can be reused. */
+export function stageKey(stage: string, parts: unknown): string {
+  return createHash('sha256').update(JSON.stringify({ stage, parts })).digest('hex').slice(0, 16);
+}
