@@ -100,7 +100,7 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
             expect(await page.locator(`nav a[href="#${id}"]`).count()).toBe(1);
           }
           const images = await page.evaluate(() =>
-            [...document.images].map((i) => ({
+            Array.from(document.images).map((i) => ({
               src: i.getAttribute('src'),
               ok: i.complete && i.naturalWidth > 0,
             })),
