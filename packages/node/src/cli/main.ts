@@ -8,8 +8,10 @@ import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
 import { evaluateCommand, formatEvaluation } from './evaluate.ts';
 import { registerInsideCommands } from './inside.ts';
+import { registerLabCommand } from './lab.ts';
 import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
+import { registerServeCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
 
 const program = new Command()
@@ -120,4 +122,6 @@ program
 
 registerMaximizeCommand(program);
 registerInsideCommands(program);
+registerLabCommand(program);
+registerServeCommand(program);
 program.parseAsync(process.argv).catch(fail);
