@@ -21,7 +21,7 @@ export function registerLabCommand(program: Command): void {
     .option('--quick', 'few epochs and small subsets (about a minute): a smoke run')
     .option('--force', 'recompute every stage instead of reusing cached ones')
     .option('--seed <n>', 'seed for weights, split and methods', nonNegativeInt('--seed'), 1)
-    .option('--out <dir>', 'report directory', 'lab-report')
+    .option('--out <dir>', 'report directory (index.html, report.json, figures/, run/)', 'runs/lab')
     .option('--json', 'print a machine-readable summary on stdout')
     .addOption(backendOption())
     .action(
