@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { initBackend, tf } from '@convlens/core/engine/backend';
+import { buildModel } from '@convlens/core/models/build';
 import { saveModel } from '../src/io/model-io.ts';
 
 /** A small conv net with a fixed [h, w, c] input, saved as a tfjs layers model in `dir`. */
@@ -28,8 +29,18 @@ export async function writeTinyModel(dir: string, [h, w, c]: [number, number, nu
 }
 
 /** A run directory as `convlens train` lays it out (run.json, history.json, model/), plus extras. */
-export async function writeTinyRun(dir: string, opts: { snapshots?: number[]; stats?: boolean } = {}) {
-  await writeTinyModel(join(dir, 'model'), [28, 28, 1]);
+export async function writeTinyRun(
+  dir: string,
+  opts: { snapshots?: number[]; stats?: boolean; zoo?: string } = {},
+) {
+  const write = async (to: string, seed: number) => {
+    if (!opts.zoo) return writeTinyModel(to, [28, 28, 1]);
+    await initBackend('cpu');
+    const m = buildModel(opts.zoo, { inputShape: [28, 28, 1], numClasses: 10, seed });
+    await saveModel(m, to);
+    m.dispose();
+  };
+  await write(join(dir, 'model'), 1);
   await writeFile(
     join(dir, 'run.json'),
     JSON.stringify({
@@ -43,10 +54,15 @@ export async function writeTinyRun(dir: string, opts: { snapshots?: number[]; st
   );
   await writeFile(
     join(dir, 'history.json'),
-    JSON.stringify({ records: [{ epoch: 1, loss: 1.5, acc: 0.5 }], epochs: 1 }),
+    JSON.stringify({
+      records: [
+        { epoch: 1, loss: 1.5, acc: 0.5 },
+        { epoch: 2, loss: 0.9, acc: 0.7 },
+      ],
+      epochs: 2,
+    }),
   );
-  for (const e of opts.snapshots ?? [])
-    await writeTinyModel(join(dir, 'snapshots', `epoch-${e}`), [28, 28, 1]);
+  for (const e of opts.snapshots ?? []) await write(join(dir, 'snapshots', `epoch-${e}`), 100 + e);
   if (opts.stats) {
     await mkdir(join(dir, 'stats'), { recursive: true });
     await writeFile(

@@ -61,7 +61,10 @@ describe('model information', () => {
     expect(info.inputShape).toEqual([28, 28, 1]);
     expect(info.classNames).toHaveLength(10);
     expect(info.preprocess).toEqual({ kind: 'range', low: 0, high: 1 });
-    expect(info.history).toEqual([{ epoch: 1, loss: 1.5, acc: 0.5 }]);
+    expect(info.history).toEqual([
+      { epoch: 1, loss: 1.5, acc: 0.5 },
+      { epoch: 2, loss: 0.9, acc: 0.7 },
+    ]);
     expect(info.snapshots.map((s) => s.epoch)).toEqual([1, 2, 10]);
     expect(info.snapshots[0].modelUrl).toBe('/files/run/snapshots/epoch-1/model.json');
     expect(info.topK).toEqual([{ layer: 'conv1', url: '/files/run/stats/top-k-conv1.png', filters: 2 }]);
