@@ -171,6 +171,26 @@ describe.skipIf(!hasChromium)('explorer in chromium', () => {
     await expect.poll(() => tl.locator('ol').innerText(), { timeout: 30_000 }).not.toBe(epoch2);
     await page.screenshot({ path: join(shots, 'laptop-timeline.png'), fullPage: true });
 
+    // No tensors left behind in the worker: switching epochs twice and drawing again (prediction,
+    // feature maps) returns to the same live tensor count.
+    const tensors = () => page.evaluate(() => (window as any).convlens.engine.call({ type: 'memory' }));
+    const baseline = await tensors();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => tl.innerText()).toMatch(/Epoch 2 \(2 of 2/);
+    await expect.poll(() => tl.locator('ol').innerText(), { timeout: 30_000 }).toBe(epoch2);
+    await page.keyboard.press('ArrowLeft');
+    await expect.poll(() => tl.locator('ol').innerText(), { timeout: 30_000 }).not.toBe(epoch2);
+    await page.getByRole('tab', { name: 'Network' }).click();
+    for (let i = 0; i < 3; i++) {
+      const before = await predictionText(page);
+      await stroke(page, [
+        [0.2 + 0.2 * i, 0.6],
+        [0.3 + 0.2 * i, 0.9],
+      ]);
+      await expect.poll(() => predictionText(page), { timeout: 30_000 }).not.toBe(before);
+    }
+    await expect.poll(tensors, { timeout: 20_000 }).toBe(baseline);
+
     // Phone width: one column, nothing wider than the screen.
     await page.setViewportSize({ width: 390, height: 844 });
     await page.getByRole('tab', { name: 'Network' }).click();

@@ -70,7 +70,9 @@ export type Request =
   | { type: 'weights'; layer: string; filter: number }
   | { type: 'maximize'; settings: MaxSettings }
   | { type: 'explain'; method: string; pixels: Float32Array; target: number; layer?: string }
-  | { type: 'stop'; target: number };
+  | { type: 'stop'; target: number }
+  /** tfjs's live tensor count in the worker (tests check it does not grow). */
+  | { type: 'memory' };
 
 export interface Weights {
   kh: number;

@@ -299,6 +299,8 @@ async function handle(id: number, req: Request): Promise<unknown> {
       return maximizeLive(id, req.settings);
     case 'explain':
       return explain(req);
+    case 'memory':
+      return tf.memory().numTensors;
     case 'stop':
       stopped.add(req.target);
       return null;
