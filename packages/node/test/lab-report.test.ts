@@ -47,6 +47,13 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
     const recs = train.numbers.records;
     expect(recs.map((x: any) => x.epoch)).toEqual([1, 2]);
     expect(recs[1].loss).toBeLessThan(recs[0].loss);
+    expect(Object.keys(train.numbers.snapshots)).toEqual(['0', '1', '2']);
+    // Class maximizations get more confident with training: mean target probability after epoch 2 > untrained.
+    const meanP = (e: string) => {
+      const p: number[] = train.numbers.snapshots[e].actmaxProbability;
+      return p.reduce((a, b) => a + b, 0) / p.length;
+    };
+    expect(meanP('2')).toBeGreaterThan(meanP('0'));
     expect(test.numbers.count).toBe(500);
     expect(test.numbers.accuracy).toBeGreaterThan(0.6);
     expect(test.numbers.accuracy).toBeLessThanOrEqual(1);
@@ -108,13 +115,14 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
           expect(images.length).toBeGreaterThan(20);
           expect(images.filter((i) => !i.ok)).toEqual([]);
           expect(images.every((i) => !/^https?:/.test(i.src ?? ''))).toBe(true);
-          // The timeline slider swaps the frame: epoch 1 then epoch 2.
+          // The timeline slider swaps the frame: epoch 0 (untrained), then epoch 2.
           const tl = page.locator('.timeline').first();
           const slider = tl.locator('input[type=range]');
           await slider.fill('0');
-          expect(await tl.locator('output').textContent()).toBe('epoch 1');
-          expect(await tl.locator('img').getAttribute('src')).toMatch(/e01-/);
-          await slider.fill('1');
+          expect(await tl.locator('output').textContent()).toBe('epoch 0');
+          expect(await tl.locator('img').getAttribute('src')).toMatch(/e00-/);
+          await slider.fill('2');
+          expect(await tl.locator('output').textContent()).toBe('epoch 2');
           expect(await tl.locator('img').getAttribute('src')).toMatch(/e02-/);
           expect(errors).toEqual([]);
           await page.screenshot({ path: join(out, `screenshot-${viewport.width}.png`), fullPage: true });

@@ -47,6 +47,8 @@ async function prepareOut(out: string): Promise<void> {
 }
 
 async function dirBytes(dir: string): Promise<number> {
+  const st = await stat(dir);
+  if (st.isFile()) return st.size;
   let total = 0;
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
     if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
@@ -158,6 +160,9 @@ export async function runLab(o: LabOptions, log: (s: string) => void): Promise<L
   }
   await writeReport();
   summary.accuracy = ctx.results.test?.numbers.accuracy as number | undefined;
-  summary.reportBytes = await dirBytes(o.out).catch(() => 0);
+  // The report proper: the page, its numbers and figures (the run's model and checkpoints aside).
+  summary.reportBytes = 0;
+  for (const p of ['index.html', 'report.json', 'figures'])
+    summary.reportBytes += await dirBytes(join(o.out, p)).catch(() => 0);
   return summary;
 }

@@ -9,6 +9,7 @@ import { convLayerNames, layerFilters } from '@convlens/core/inspect/filters';
 import { probe } from '@convlens/core/inspect/probe';
 import { classObjective } from '@convlens/core/methods/actmax/objective';
 import { maximize } from '@convlens/core/methods/actmax/optimize';
+import type { ExplainMethod } from '@convlens/core/methods/explain/types';
 import { actmaxToRGBA } from '@convlens/core/render/actmax-grid';
 import { upscale } from '@convlens/core/render/image';
 import { featureMapTiles } from '@convlens/core/render/inside-feature-maps';
@@ -37,6 +38,8 @@ export async function epochSnapshot(
   epoch: number,
   steps: number,
   seed: number,
+  /** The Grad-CAM method (default: the registry's 'gradcam', when registered). */
+  gradcam: ExplainMethod | undefined = findMethod('gradcam'),
 ): Promise<{ figures: Partial<Record<SnapshotKind, Figure>>; numbers: Record<string, unknown> }> {
   const { set, indices, names } = probes;
   const shape: [number, number, number] = [set.height, set.width, set.channels];
@@ -114,7 +117,6 @@ export async function epochSnapshot(
   );
   numbers.actmaxProbability = am.targetProbability;
 
-  const gradcam = findMethod('gradcam');
   if (gradcam) {
     const x = modelInput(set, indices, probes.standardizer);
     const targets = indices.map((i) => set.labels[i]);

@@ -4,6 +4,7 @@
  * resumes from the last checkpoint; snapshots already taken are kept (DIR/timeline.json).
  */
 import { join } from 'node:path';
+import { buildModel } from '@convlens/core/models/build';
 import { trainCommand } from '../cli/train.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { loadRun } from '../train/load-run.ts';
@@ -30,7 +31,7 @@ const KIND_TEXT: Record<SnapshotKind, [string, string]> = {
   ],
   filters: [
     'First-layer filters',
-    'Random at first; they settle into oriented edge and blob detectors within the first epochs.',
+    'Random at epoch 0 (the seeded initial weights); they settle into oriented edge and blob detectors within the first epochs.',
   ],
   actmax: [
     'Class maximizations',
@@ -82,6 +83,17 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
     }
     await writeJsonAtomic(progressPath, progress);
   };
+  // Epoch 0: the untrained model — the same seeded weights `convlens train` starts from.
+  if (!progress.epochs[0]) {
+    const shape: [number, number, number] = [plan.train.height, plan.train.width, plan.train.channels];
+    const model = buildModel(s.model, { inputShape: shape, numClasses: plan.train.numClasses, seed: s.seed });
+    try {
+      progress.epochs[0] = await epochSnapshot(ctx.out, model, probes, 0, s.snapshotSteps, s.seed);
+    } finally {
+      model.dispose();
+    }
+    await writeJsonAtomic(progressPath, progress);
+  }
   // Killed between an epoch's checkpoint and its snapshot: the checkpoint is that epoch's model.
   if (done > 0 && !progress.epochs[done]) await snapshot(done);
   for (let e = done + 1; e <= s.epochs; e++) {
