@@ -91,6 +91,8 @@ export interface ActmaxFrame {
   image: Float32Array;
   objective: number;
   predicted: number;
+  /** Set when the target had to be changed (e.g. probability instead of a missing logit). */
+  note?: string;
 }
 
 export interface ExplainResult {

@@ -228,8 +228,18 @@ function objectiveOf(s: MaxSettings): Objective {
  */
 async function maximizeLive(id: number, s: MaxSettings): Promise<ActmaxFrame | null> {
   const l = get();
-  const objective = objectiveOf(s);
-  validateObjectives(l.model, [objective]);
+  let objective = objectiveOf(s);
+  let note: string | undefined;
+  try {
+    validateObjectives(l.model, [objective]);
+  } catch (err) {
+    // Imported models (MobileNet) may have no layer core recognizes as logits: maximize the
+    // probability instead, and say so.
+    if (s.target.kind !== 'class' || !/logits/.test((err as Error).message)) throw err;
+    objective = classObjective(s.target.index, 'probability');
+    validateObjectives(l.model, [objective]);
+    note = `${(err as Error).message}: maximizing the softmax probability instead`;
+  }
   const range: [number, number] =
     l.preprocess.kind === 'range' ? [l.preprocess.low, l.preprocess.high] : [0, 1];
   const chunk = Math.max(1, Math.min(16, Math.round(s.steps / 24)));
@@ -257,6 +267,7 @@ async function maximizeLive(id: number, s: MaxSettings): Promise<ActmaxFrame | n
       image: start.map((v) => (v - range[0]) / span),
       objective: r.objective[0],
       predicted: r.predicted[0],
+      note,
     };
     post({ id, type: 'progress', progress: frame });
     await nextTick();
