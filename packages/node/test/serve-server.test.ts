@@ -66,8 +66,33 @@ describe('model information', () => {
       { epoch: 2, loss: 0.9, acc: 0.7 },
     ]);
     expect(info.snapshots.map((s) => s.epoch)).toEqual([1, 2, 10]);
-    expect(info.snapshots[0].modelUrl).toBe('/files/run/snapshots/epoch-1/model.json');
+    expect(info.snapshots[0].modelUrl).toBe('/files/snapshots/epoch-1/model.json');
     expect(info.topK).toEqual([{ layer: 'conv1', url: '/files/run/stats/top-k-conv1.png', filters: 2 }]);
+  });
+
+  it("finds a lab folder's run and its per-epoch models (LAB/epochs/eNN), and serves them", async () => {
+    const lab = join(tmp, 'lab');
+    await writeTinyRun(join(lab, 'run'));
+    for (const e of ['e01', 'e02']) await writeTinyModel(join(lab, 'epochs', e), [28, 28, 1]);
+    await writeFile(join(lab, 'epochs', 'notes.txt'), 'not an epoch');
+    const source = await sourceFromRun(lab);
+    expect(source.runDir).toBe(join(lab, 'run'));
+    expect(source.info.snapshots).toEqual([
+      { epoch: 1, modelUrl: '/files/snapshots/e01/model.json' },
+      { epoch: 2, modelUrl: '/files/snapshots/e02/model.json' },
+    ]);
+    const labApp = createExplorerServer({ source, appDir: join(tmp, 'app') });
+    await labApp.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const p = (labApp.server.address() as any).port;
+      expect((await raw(p, '/files/snapshots/e02/model.json')).status).toBe(200);
+      expect((await raw(p, '/files/snapshots/e02/weights.bin')).status).toBe(200);
+      expect((await raw(p, '/files/run/run.json')).status).toBe(200);
+      expect((await raw(p, '/files/snapshots/../run/run.json')).status).toBe(404);
+      expect((await raw(p, '/files/snapshots/%2e%2e%2frun%2frun.json')).status).toBe(404);
+    } finally {
+      await labApp.close();
+    }
   });
 
   it('rejects a model.json that is not a layers model, naming the file', async () => {

@@ -3,8 +3,10 @@
  * model.json: where the model is, its input shape and preprocessing, class names, and the optional
  * extras of a run (history, per-epoch snapshots, a stats run's top-k figures).
  *
- * Snapshot layout (written by the lab, read here): RUN_DIR/snapshots/epoch-<N>/model.json (+ its
- * weight files), one folder per epoch, N an integer (zero-padding optional).
+ * Snapshot layouts (one tfjs layers model per epoch, N an integer, zero-padding optional):
+ *   RUN_DIR/snapshots/epoch-<N>/model.json                  (any run)
+ *   LAB_OUT/epochs/e<N>/model.json, LAB_OUT/run = RUN_DIR    (what `convlens lab` writes)
+ * `--run LAB_OUT` is accepted for a lab folder and serves LAB_OUT/run.
  * Stats layout: RUN_DIR/stats/index.json as written by `convlens stats --out RUN_DIR/stats`.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -35,6 +37,8 @@ export interface ServeSource {
   modelDir: string;
   /** Folder served at /files/run/ (run dirs only). */
   runDir: string | null;
+  /** Folder of the per-epoch snapshot folders, served at /files/snapshots/. */
+  snapshotDir: string | null;
 }
 
 /** [h, w, c] from a tfjs layers model.json (Sequential or functional; Keras 2 or tfjs-saved). */
@@ -74,22 +78,31 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
-async function findSnapshots(runDir: string): Promise<ExplorerInfo['snapshots']> {
-  const dir = join(runDir, 'snapshots');
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const out: ExplorerInfo['snapshots'] = [];
-  for (const n of names) {
-    const m = /^epoch-(\d+)$/.exec(n);
-    if (m && (await exists(join(dir, n, 'model.json')))) {
-      out.push({ epoch: Number(m[1]), modelUrl: `/files/run/snapshots/${n}/model.json` });
+/** The per-epoch snapshots of a run, in either layout (see the top of this file). */
+async function findSnapshots(
+  runDir: string,
+): Promise<{ dir: string | null; list: ExplorerInfo['snapshots'] }> {
+  const layouts: [string, RegExp][] = [
+    [join(runDir, 'snapshots'), /^epoch-(\d+)$/],
+    [join(dirname(runDir), 'epochs'), /^e(\d+)$/],
+  ];
+  for (const [dir, pattern] of layouts) {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      continue;
     }
+    const list: ExplorerInfo['snapshots'] = [];
+    for (const n of names) {
+      const m = pattern.exec(n);
+      if (m && (await exists(join(dir, n, 'model.json')))) {
+        list.push({ epoch: Number(m[1]), modelUrl: `/files/snapshots/${n}/model.json` });
+      }
+    }
+    if (list.length > 0) return { dir, list: list.sort((a, b) => a.epoch - b.epoch) };
   }
-  return out.sort((a, b) => a.epoch - b.epoch);
+  return { dir: null, list: [] };
 }
 
 async function findTopK(runDir: string): Promise<ExplorerInfo['topK']> {
@@ -111,7 +124,11 @@ async function findTopK(runDir: string): Promise<ExplorerInfo['topK']> {
 }
 
 export async function sourceFromRun(runDir: string): Promise<ServeSource> {
-  const dir = resolve(runDir);
+  let dir = resolve(runDir);
+  // A `convlens lab` output folder: its run is in run/.
+  if (!(await exists(join(dir, 'run.json'))) && (await exists(join(dir, 'run', 'run.json')))) {
+    dir = join(dir, 'run');
+  }
   const config = await readRunConfig(dir);
   const modelFile = join(dir, 'model', 'model.json');
   const inputShape = inputShapeFromTopology(await readModelJson(modelFile), modelFile);
@@ -122,9 +139,11 @@ export async function sourceFromRun(runDir: string): Promise<ServeSource> {
   } catch {
     history = null;
   }
+  const snapshots = await findSnapshots(dir);
   return {
     modelDir: join(dir, 'model'),
     runDir: dir,
+    snapshotDir: snapshots.dir,
     info: {
       title: `${config.model} on ${config.dataset} (${basename(dir)})`,
       source: 'run',
@@ -135,7 +154,7 @@ export async function sourceFromRun(runDir: string): Promise<ServeSource> {
         ? { kind: 'standardize', standardizer: config.standardizer }
         : { kind: 'range', low: 0, high: 1 },
       history,
-      snapshots: await findSnapshots(dir),
+      snapshots: snapshots.list,
       topK: await findTopK(dir),
     },
   };
@@ -159,6 +178,7 @@ export async function sourceFromModel(modelJson: string, range?: [number, number
   return {
     modelDir: dirname(file),
     runDir: null,
+    snapshotDir: null,
     info: {
       title: basename(dirname(file)),
       source: 'model',

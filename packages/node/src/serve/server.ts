@@ -76,6 +76,11 @@ export function createExplorerServer({ source, appDir, logger = false }: ServerO
       ? sendFile(reply, source.runDir, (req.params as any)['*'], 'no-cache')
       : reply.code(404).send({ error: 'no run directory is being served (started with --model)' }),
   );
+  app.get('/files/snapshots/*', (req, reply) =>
+    source.snapshotDir
+      ? sendFile(reply, source.snapshotDir, (req.params as any)['*'], 'no-cache')
+      : reply.code(404).send({ error: 'this run has no per-epoch snapshots' }),
+  );
   app.get('/tfjs-wasm/*', (req, reply) =>
     sendFile(reply, WASM_DIR, (req.params as any)['*'], 'public, max-age=3600'),
   );
