@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceFromModel, sourceFromRun } from '../src/serve/explorer-info.ts';
 import { createExplorerServer } from '../src/serve/server.ts';
 import { MAX_UPLOAD_BYTES } from '../src/serve/upload.ts';
+import { quadrantImages, writeQuadrantDataset } from './cli-helpers.ts';
 import { raw, writeTinyModel, writeTinyRun } from './serve-helpers.ts';
 
 let tmp: string;
@@ -100,6 +101,78 @@ describe('model information', () => {
     await writeFile(bad, JSON.stringify({ hello: 1 }));
     await expect(sourceFromModel(bad)).rejects.toThrow(/bad\.json: not a tfjs layers model\.json/);
     await expect(sourceFromModel(join(tmp, 'nope.json'))).rejects.toThrow(/nope\.json: cannot read model/);
+  });
+});
+
+describe('top-k patches from a stats run', () => {
+  it("crops the patches the stats index names from the run's dataset", async () => {
+    const run = join(tmp, 'qrun');
+    const data = await writeQuadrantDataset(join(tmp, 'qdata'), 8, 32);
+    await writeTinyModel(join(run, 'model'), [16, 16, 1]);
+    await writeFile(
+      join(run, 'run.json'),
+      JSON.stringify({ version: 1, model: 'tiny', dataset: data, inputShape: [16, 16, 1], numClasses: 4 }),
+    );
+    await mkdir(join(run, 'stats'));
+    const box = { y0: 2, x0: 3, y1: 9, x1: 7 }; // 8 rows × 5 columns
+    await writeFile(
+      join(run, 'stats', 'index.json'),
+      JSON.stringify({
+        dataset: `${data} (first 32)`,
+        files: [
+          {
+            file: 'top-k-conv1.png',
+            kind: 'top-k',
+            layer: 'conv1',
+            filters: [
+              { filter: 0, entries: [] },
+              {
+                filter: 1,
+                entries: [
+                  { image: 5, label: 1, value: 2.5, box },
+                  { image: 30, label: 2, value: 1.25, box },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const qapp = createExplorerServer({ source: await sourceFromRun(run), appDir: join(tmp, 'app') });
+    await qapp.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const p = (qapp.server.address() as any).port;
+      const r = await raw(p, '/api/topk?layer=conv1&filter=1');
+      expect(r.status).toBe(200);
+      const { patches } = JSON.parse(r.body.toString());
+      expect(patches.map((x: any) => [x.image, x.label, x.value])).toEqual([
+        [5, 1, 2.5],
+        [30, 2, 1.25],
+      ]);
+      const test = quadrantImages(32, 2).images; // the fixture's test split
+      for (const patch of patches) {
+        const png = Buffer.from(patch.png.split(',')[1], 'base64');
+        const { data: px, info } = await sharp(png)
+          .extractChannel(0)
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        expect([info.width, info.height, info.channels]).toEqual([5, 8, 1]);
+        for (let y = 0; y < 8; y++)
+          for (let x = 0; x < 5; x++)
+            expect(px[y * 5 + x]).toBe(test[patch.image * 256 + (2 + y) * 16 + (3 + x)]);
+      }
+      expect(JSON.parse((await raw(p, '/api/topk?layer=conv1&filter=0')).body.toString()).patches).toEqual(
+        [],
+      );
+      const unknown = await raw(p, '/api/topk?layer=conv9&filter=0');
+      expect(unknown.status).toBe(404);
+      expect(JSON.parse(unknown.body.toString()).error).toMatch(/no top-k for layer 'conv9'/);
+      expect((await raw(p, '/api/topk?layer=conv1&filter=-1')).status).toBe(400);
+    } finally {
+      await qapp.close();
+    }
+    const none = await raw(port, '/api/topk?layer=conv1&filter=0');
+    expect(none.status).toBe(404);
   });
 });
 

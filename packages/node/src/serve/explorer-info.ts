@@ -39,6 +39,8 @@ export interface ServeSource {
   runDir: string | null;
   /** Folder of the per-epoch snapshot folders, served at /files/snapshots/. */
   snapshotDir: string | null;
+  /** The run's dataset (name or folder), for top-k patches. */
+  dataset: string | null;
 }
 
 /** [h, w, c] from a tfjs layers model.json (Sequential or functional; Keras 2 or tfjs-saved). */
@@ -144,6 +146,7 @@ export async function sourceFromRun(runDir: string): Promise<ServeSource> {
     modelDir: join(dir, 'model'),
     runDir: dir,
     snapshotDir: snapshots.dir,
+    dataset: config.dataset,
     info: {
       title: `${config.model} on ${config.dataset} (${basename(dir)})`,
       source: 'run',
@@ -179,6 +182,7 @@ export async function sourceFromModel(modelJson: string, range?: [number, number
     modelDir: dirname(file),
     runDir: null,
     snapshotDir: null,
+    dataset: null,
     info: {
       title: basename(dirname(file)),
       source: 'model',

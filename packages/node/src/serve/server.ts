@@ -12,6 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServeSource } from './explorer-info.ts';
 import { contentType } from './mime.ts';
 import { realFileInside } from './safe-path.ts';
+import { topPatches } from './top-patches.ts';
 import { MAX_UPLOAD_BYTES, prepareUpload, UploadError } from './upload.ts';
 
 export const WASM_DIR = dirname(createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm'));
@@ -66,6 +67,22 @@ export function createExplorerServer({ source, appDir, logger = false }: ServerO
       .header('x-original-size', `${original.width}x${original.height}`)
       .header('x-original-type', original.type)
       .send(png);
+  });
+
+  app.get('/api/topk', async (req, reply) => {
+    const q = req.query as Record<string, string | undefined>;
+    const filter = Number(q.filter);
+    if (!q.layer || !Number.isInteger(filter) || filter < 0) {
+      return reply.code(400).send({ error: 'give ?layer=NAME&filter=N (N an integer ≥ 0)' });
+    }
+    if (!source.runDir || !source.dataset) {
+      return reply.code(404).send({ error: 'no run directory is being served (started with --model)' });
+    }
+    return {
+      layer: q.layer,
+      filter,
+      patches: await topPatches(source.runDir, source.dataset, q.layer, filter),
+    };
   });
 
   app.get('/files/model/*', (req, reply) =>
