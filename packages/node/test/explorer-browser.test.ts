@@ -213,6 +213,32 @@ describe.skipIf(!hasChromium)('explorer in chromium', () => {
     await page.close();
   });
 
+  it('runs on the wasm backend too (binaries served at /tfjs-wasm/), with the same prediction as the default', async () => {
+    const probs = async (query: string) => {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(m.text());
+      });
+      await page.goto(`${url}${query}`);
+      await page.waitForSelector('[data-testid=backend]', { timeout: 60_000 });
+      const backend = await page.locator('[data-testid=backend]').innerText();
+      await page.getByRole('button', { name: 'Draw an example 7' }).click();
+      await expect
+        .poll(() => page.locator('[data-testid=predictions] li').count(), { timeout: 30_000 })
+        .toBe(5);
+      const text = await predictionText(page);
+      await page.close();
+      expect(problems).toEqual([]);
+      return { backend, text };
+    };
+    const wasm = await probs('?backend=wasm');
+    expect(wasm.backend).toBe('tfjs wasm');
+    const auto = await probs('');
+    // Same model, same drawing: the top-5 (rounded to 0.1 %) agrees across backends.
+    expect(wasm.text).toBe(auto.text);
+  });
+
   it('shows a specific error for a non-image upload and keeps working', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(url);
