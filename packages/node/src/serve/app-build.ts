@@ -3,7 +3,7 @@
  * the app's sources (a clean clone, or an edited app), so `convlens serve` and the tests never serve a
  * stale or absent bundle. A build takes a few seconds.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,7 +38,20 @@ export async function ensureAppBuilt(log: (s: string) => void = () => {}, force 
   building ??= (async () => {
     log(`building the explorer app (vite build${built ? ', sources changed' : ''})…`);
     const { build } = await import('vite');
-    await build({ root: WEB_DIR, configFile: join(WEB_DIR, 'vite.config.ts'), logLevel: 'warn' });
+    // Build beside dist and swap it in, so a server already running never sees a half-written app.
+    const tmp = `${APP_DIST}.tmp-${process.pid}`;
+    try {
+      await build({
+        root: WEB_DIR,
+        configFile: join(WEB_DIR, 'vite.config.ts'),
+        logLevel: 'warn',
+        build: { outDir: tmp, emptyOutDir: true },
+      });
+      await rm(APP_DIST, { recursive: true, force: true });
+      await rename(tmp, APP_DIST);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   })();
   try {
     await building;
