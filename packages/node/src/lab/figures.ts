@@ -31,6 +31,19 @@ export async function existingFigure(
   return { src, title, caption, width: meta.width ?? 0, height: meta.height ?? 0 };
 }
 
+/** A PNG file as RGBA (to compose figures other commands wrote). */
+export async function readPng(path: string): Promise<RGBAImage> {
+  const { data, info } = await sharp(await readFile(path))
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
 /** Example i of a set as a greyscale (or RGB) RGBA image. */
 export function exampleImage(set: ImageSet, i: number): RGBAImage {
   const { height: h, width: w, channels: c } = set;

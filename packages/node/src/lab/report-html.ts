@@ -99,12 +99,15 @@ function timelineHtml(t: Timeline): string {
 <img src="${esc(f0.src)}" alt="${esc(t.title)}" width="${f0.width}" height="${f0.height}"></div>`;
 }
 
+/** Cells right-aligned as numbers: 0.123, 1,500, 45%, −1, and the dash for “none”. */
+const NUMERIC = /^[-+−]?[\d.,]+%?$|^–$/;
+
 function tableHtml(t: NonNullable<StageResult['tables']>[number]): string {
   const chosen = t.header.map((h) => h.startsWith('★'));
   return `<h3>${esc(t.title)}</h3><div class="scroll"><table><thead><tr>${t.header.map((h, i) => `<th${chosen[i] ? ' class="chosen"' : ''}>${esc(h)}</th>`).join('')}</tr></thead><tbody>${t.rows
     .map(
       (r) =>
-        `<tr>${r.map((v, i) => `<td${chosen[i] ? ' class="chosen"' : ''}>${esc(String(v))}</td>`).join('')}</tr>`,
+        `<tr>${r.map((v, i) => `<td class="${chosen[i] ? 'chosen ' : ''}${NUMERIC.test(String(v)) ? 'num' : 'text'}">${esc(String(v))}</td>`).join('')}</tr>`,
     )
     .join('')}</tbody></table></div>`;
 }
@@ -119,11 +122,11 @@ export function buildHtml(
     const body = r
       ? [
           ...(r.notes ?? []).map(
-            (n) => `<p${/not available yet/.test(n) ? ' class="missing"' : ''}>${esc(n)}</p>`,
+            (n) => `<p${/not available yet/i.test(n) ? ' class="missing"' : ''}>${esc(n)}</p>`,
           ),
           ...(r.tables ?? []).map(tableHtml),
-          ...(r.timelines?.length ? [`<h3>Timeline</h3>`, ...r.timelines.map(timelineHtml)] : []),
           figuresHtml(r.figures),
+          ...(r.timelines?.length ? [`<h3>Timeline</h3>`, ...r.timelines.map(timelineHtml)] : []),
         ].join('\n')
       : '<p class="missing">Not computed yet (the run stopped before this stage).</p>';
     const t = timings[sec.id];

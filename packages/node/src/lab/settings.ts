@@ -71,7 +71,7 @@ export function resolveSettings(o: LabOptions): LabSettings {
     topK: 9,
     activationDigits: quick ? [7] : [2, 7],
     actmaxSteps: quick ? 32 : 128,
-    tvWeights: quick ? [0, 0.5, 2] : [0, 0.125, 0.5, 2, 8],
+    tvWeights: quick ? [0, 8, 128] : [0, 2, 8, 32, 128, 512],
     filtersPerLayer: quick ? 4 : 8,
     explainDigits: quick ? [3, 7] : [0, 3, 4, 7, 9],
   };

@@ -6,9 +6,10 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS } from '@convlens/core/methods/actmax/optimize';
+import { grid } from '@convlens/core/render/image';
 import { type MaximizeCliOptions, maximizeCommand } from '../cli/maximize.ts';
 import { loadRun } from '../train/load-run.ts';
-import { existingFigure } from './figures.ts';
+import { existingFigure, readPng, saveFigure } from './figures.ts';
 import { CLASS_PAIRS, TV_RULE_PROBABILITY } from './settings.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult } from './types.ts';
 
@@ -33,6 +34,9 @@ export function chooseTvWeight(weights: number[], minProbability: number[], thre
   if (!byRule) chosen = minProbability.indexOf(Math.max(...minProbability));
   return { index: chosen, weight: weights[chosen], byRule };
 }
+
+/** TV weight for conv filter maximizations (their objectives are far smaller than class scores). */
+export const FILTER_TV = 0.1;
 
 export async function part2Stage(ctx: LabContext): Promise<StageResult> {
   const s = ctx.settings;
@@ -78,26 +82,42 @@ export async function part2Stage(ctx: LabContext): Promise<StageResult> {
   const model = (await loadRun(ctx.runDir)).model;
   const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
   const denses = model.layers.filter((l) => l.getClassName() === 'Dense' && l.name !== 'logits');
-  const shapes = new Map(model.layers.map((l) => [l.name, (l.outputShape as number[]).at(-1) ?? 0]));
+  const shapes = new Map(model.layers.map((l) => [l.name, l.outputShape as number[]]));
   model.dispose();
   const layerFigs: Figure[] = [];
   const layerRuns: Record<string, unknown> = {};
   for (const l of [...convs, ...denses]) {
-    const n = Math.min(s.filtersPerLayer, shapes.get(l.name) ?? 0);
+    const shape = shapes.get(l.name) ?? [];
+    const n = Math.min(s.filtersPerLayer, shape.at(-1) ?? 0);
     const idx = Array.from({ length: n }, (_, i) => i);
     const isConv = l.getClassName() === 'Conv2D';
-    const r = await run(`layer-${l.name}`, {
+    // A conv filter's mean over all positions is maximized by near-flat images; its unit at the
+    // centre shows the pattern it detects within its receptive field.
+    const centre: [number, number] | undefined = isConv
+      ? [Math.floor(shape[1] / 2), Math.floor(shape[2] / 2)]
+      : undefined;
+    const tv = isConv ? FILTER_TV : chosen.weight;
+    const rel = `layer-${l.name}`;
+    const r = await run(rel, {
       layer: l.name,
-      ...(isConv ? { filter: idx } : { unit: idx }),
-      tv: chosen.weight,
+      ...(isConv ? { filter: idx, position: centre } : { unit: idx }),
+      tv,
     });
-    layerRuns[l.name] = r.summary;
+    layerRuns[l.name] = { tvWeight: tv, position: centre ?? null, ...r.summary };
+    const panels = await Promise.all(
+      (r.files as { file: string }[]).map((f) => readPng(join(ctx.out, 'figures/part2', rel, f.file))),
+    );
     layerFigs.push(
-      await existingFigure(
+      await saveFigure(
         ctx.out,
-        `figures/part2/layer-${l.name}/grid.png`,
-        `${isConv ? 'Conv filters' : 'Dense units'} of ${l.name}: ${isConv ? 'filters' : 'units'} 0–${n - 1}`,
-        isConv ? 'Each image maximizes the mean activation of one filter over all positions.' : undefined,
+        `part2/${rel}.png`,
+        grid(panels, { columns: Math.min(4, panels.length), gap: 6, background: [255, 255, 255, 255] }),
+        isConv
+          ? `Conv filters of ${l.name}: filters 0–${n - 1}, unit at the centre (${centre!.join(', ')})`
+          : `Dense units of ${l.name}: units 0–${n - 1}`,
+        isConv
+          ? `Each image maximizes one filter's activation at the centre of the map (tv ${tv}: filter activations are ~100× smaller than class scores, so the class weight would flatten them).`
+          : `Each image maximizes one unit (tv ${tv}, the chosen weight).`,
       ),
     );
   }
@@ -116,7 +136,7 @@ export async function part2Stage(ctx: LabContext): Promise<StageResult> {
   return {
     figures: [
       ...figures.map((f) => ({ ...f, group: 'Every class over the tv-weight sweep' })),
-      ...layerFigs.map((f) => ({ ...f, group: `Conv filters and dense units (tv ${chosen.weight})` })),
+      ...layerFigs.map((f) => ({ ...f, group: 'Conv filters and dense units' })),
       ...pairFigs.map((f) => ({ ...f, group: `Pairs of classes maximized together (tv ${chosen.weight})` })),
     ],
     tables: [

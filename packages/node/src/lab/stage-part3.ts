@@ -4,8 +4,8 @@
  * registered yet are listed as "not available yet".
  */
 import { explainMethods } from '@convlens/core/methods/explain/registry';
-import type { RGBAImage } from '@convlens/core/render/image';
-import { labelledGrid } from '../cli/inside-figures.ts';
+import { grid, type RGBAImage } from '@convlens/core/render/image';
+import { stack } from '../cli/inside-figures.ts';
 import { labelledPanel } from '../io/png.ts';
 import { loadRun } from '../train/load-run.ts';
 import { drawMap, explainBatch } from './explain.ts';
@@ -47,8 +47,7 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
     const run = await loadRun(ctx.runDir);
     try {
       const x = modelInput(set, idx, run.standardizer);
-      const tiles: RGBAImage[] = [];
-      const labels: { title: string; caption: string[] }[] = [];
+      const rows: RGBAImage[] = [];
       for (const m of methods) {
         if (ctx.stopRequested()) throw new Interrupted();
         const t0 = performance.now();
@@ -67,18 +66,25 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
           e.signed ? 'signed (rdbu)' : '≥ 0 (inferno)',
           seconds.toFixed(2),
         ]);
-        idx.forEach((i, k) => {
-          tiles.push(drawMap(e, k, exampleImage(set, i), 3));
-          labels.push({ title: k === 0 ? m.title : '', caption: [`${names[targets[k]]}`] });
-        });
+        const tiles = idx.map((i, k) => drawMap(e, k, exampleImage(set, i), 3));
+        rows.push(
+          await labelledPanel(
+            grid(tiles, { columns: idx.length, gap: 6, background: [255, 255, 255, 255] }),
+            {
+              title: `${m.title}${e.layer ? ` (layer ${e.layer})` : ''}`,
+              fontSize: 12,
+            },
+          ),
+        );
       }
       figures.push(
         await saveFigure(
           ctx.out,
           'part3/methods.png',
-          await labelledPanel(await labelledGrid(tiles, labels, idx.length), {
-            title: 'Explanations for the true class: one row per method, one column per digit',
+          await labelledPanel(stack(rows, 6), {
+            title: 'Explanations for the true class: one row per method',
             caption: [
+              `columns, left to right: digits ${targets.map((t) => names[t]).join(', ')} (held-out images ${idx.join(', ')})`,
               'non-negative maps: inferno over the digit, black 0 … yellow = the map’s max',
               'signed maps: blue negative, white 0, red positive (symmetric per map)',
             ],

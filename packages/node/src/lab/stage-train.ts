@@ -3,12 +3,15 @@
  * resume), with a snapshot of the probe images after every epoch for the timeline. A killed run
  * resumes from the last checkpoint; snapshots already taken are kept (DIR/timeline.json).
  */
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { tf } from '@convlens/core/engine/backend';
 import { buildModel } from '@convlens/core/models/build';
 import { trainCommand } from '../cli/train.ts';
-import { writeJsonAtomic } from '../io/atomic.ts';
-import { loadRun } from '../train/load-run.ts';
-import { readHistory, readJsonFile, readRunConfig } from '../train/run-dir.ts';
+import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { loadModel } from '../io/model-io.ts';
+import { readHistory, readJsonFile, readRunConfig, runPaths } from '../train/run-dir.ts';
+import { findMethod } from './explain.ts';
 import { firstOfClasses, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan, VAL_FRACTION } from './plan.ts';
 import { stageKey } from './settings.ts';
@@ -18,6 +21,7 @@ import { type Figure, Interrupted, type LabContext, type StageResult, type Timel
 
 interface TimelineProgress {
   key: string;
+  snapshotKey: string;
   epochs: Record<
     string,
     { figures: Partial<Record<SnapshotKind, Figure>>; numbers: Record<string, unknown> }
@@ -50,16 +54,22 @@ export const trainKey = (ctx: LabContext) => {
 
 export async function trainStage(ctx: LabContext): Promise<StageResult> {
   const s = ctx.settings;
-  const key = stageKey('train-snapshots', [trainKey(ctx), s.snapshotSteps]);
+  const key = trainKey(ctx);
+  // Snapshots depend on more than training (e.g. Grad-CAM getting registered): when only they
+  // change, they are recomputed from the saved per-epoch models without retraining.
+  const snapshotKey = stageKey('snapshots', [s.snapshotSteps, !!findMethod('gradcam')]);
   const progressPath = join(ctx.out, 'timeline.json');
-  let progress = await readJsonFile<TimelineProgress>(progressPath, 'timeline').catch(() => undefined);
+  const epochDir = (e: number) => join(ctx.out, 'epochs', `e${String(e).padStart(2, '0')}`);
+  const saved = await readJsonFile<TimelineProgress>(progressPath, 'timeline').catch(() => undefined);
   let done = 0;
   const existing = await readRunConfig(ctx.runDir).catch(() => undefined);
-  if (progress?.key === key && existing) {
+  const progress: TimelineProgress =
+    saved?.key === key && existing ? saved : { key, snapshotKey, epochs: {} };
+  if (progress === saved) {
     done = (await readHistory(ctx.runDir).catch(() => undefined))?.records.length ?? 0;
     if (done > 0) ctx.log(`lab: resuming training after epoch ${done}`);
-  } else {
-    progress = { key, epochs: {} };
+    if (progress.snapshotKey !== snapshotKey) progress.epochs = {};
+    progress.snapshotKey = snapshotKey;
   }
   const plan = await labPlan(ctx);
   const names = classNamesOf(plan);
@@ -73,31 +83,31 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
     names,
     standardizer: plan.standardizer,
   };
+  const shape: [number, number, number] = [plan.train.height, plan.train.width, plan.train.channels];
 
-  const snapshot = async (e: number) => {
-    const run = await loadRun(ctx.runDir);
-    try {
-      progress.epochs[e] = await epochSnapshot(ctx.out, run.model, probes, e, s.snapshotSteps, s.seed);
-    } finally {
-      run.model.dispose();
-    }
-    await writeJsonAtomic(progressPath, progress);
+  /** Epoch e's model: the seeded initial one for 0, else its saved copy (undefined when lost). */
+  const epochModel = async (e: number): Promise<tf.LayersModel | undefined> => {
+    if (e === 0)
+      return buildModel(s.model, { inputShape: shape, numClasses: plan.train.numClasses, seed: s.seed });
+    return loadModel(epochDir(e)).then(
+      (m) => m.model,
+      () => undefined,
+    );
   };
-  // Epoch 0: the untrained model — the same seeded weights `convlens train` starts from.
-  if (!progress.epochs[0]) {
-    const shape: [number, number, number] = [plan.train.height, plan.train.width, plan.train.channels];
-    const model = buildModel(s.model, { inputShape: shape, numClasses: plan.train.numClasses, seed: s.seed });
+  const snapshot = async (e: number) => {
+    const model = await epochModel(e);
+    if (!model) return;
     try {
-      progress.epochs[0] = await epochSnapshot(ctx.out, model, probes, 0, s.snapshotSteps, s.seed);
+      progress.epochs[e] = await epochSnapshot(ctx.out, model, probes, e, s.snapshotSteps, s.seed);
     } finally {
       model.dispose();
     }
     await writeJsonAtomic(progressPath, progress);
-  }
-  // Killed between an epoch's checkpoint and its snapshot: the checkpoint is that epoch's model.
-  if (done > 0 && !progress.epochs[done]) await snapshot(done);
+  };
+  for (let e = 0; e <= done; e++) if (!progress.epochs[e]) await snapshot(e);
   for (let e = done + 1; e <= s.epochs; e++) {
     if (ctx.stopRequested()) throw new Interrupted();
+    ctx.log(`lab: training epoch ${e} of ${s.epochs} (the bar below counts to this epoch)`);
     const summary = await trainCommand(
       {
         model: s.model,
@@ -118,6 +128,7 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
       ctx.log,
     );
     if (summary.stopReason === 'interrupted') throw new Interrupted();
+    await writeDirAtomic(epochDir(e), (tmp) => cp(runPaths(ctx.runDir).model, tmp, { recursive: true }));
     await snapshot(e);
   }
 
