@@ -78,6 +78,12 @@ export function resolveSettings(o: LabOptions): LabSettings {
 }
 
 /** A short stable hash of a stage's inputs: equal keys mean the cached result can be reused. */
+/** Bumped when a stage's output changes shape, so older cached stages are recomputed. */
+export const STAGE_VERSION = 2;
+
 export function stageKey(stage: string, parts: unknown): string {
-  return createHash('sha256').update(JSON.stringify({ stage, parts })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ stage, parts, version: STAGE_VERSION }))
+    .digest('hex')
+    .slice(0, 16);
 }
