@@ -18,6 +18,11 @@ export function registerLabCommand(program: Command): void {
       ),
   )
     .option('--epochs <n>', 'training epochs (default 4; 2 with --quick)', positiveInt('--epochs'))
+    .option(
+      '--limit <n>',
+      'train on the first N training examples (default 8000; 1500 with --quick)',
+      positiveInt('--limit'),
+    )
     .option('--quick', 'few epochs and small subsets (about a minute): a smoke run')
     .option('--force', 'recompute every stage instead of reusing cached ones')
     .option('--seed <n>', 'seed for weights, split and methods', nonNegativeInt('--seed'), 1)

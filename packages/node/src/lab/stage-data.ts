@@ -51,9 +51,9 @@ export async function dataStage(ctx: LabContext): Promise<StageResult> {
     p.split === 'from-test'
       ? `Only the test split (${plan.loaded.test.count} images) was available, so it was split — seeded and stratified by class — into training and validation sets; the validation set is the held-out set the test stage evaluates. ${p.note ?? ''}`
       : `The dataset's own training split was divided into training (${(1 - 0.2) * 100}%) and validation (20%) sets, seeded; its test split is the held-out set.`,
-    ctx.settings.trainLimit
-      ? `--quick: training uses only the first ${ctx.settings.trainLimit} examples of the training split.`
-      : 'Training uses the whole training split.',
+    plan.train.count < (plan.loaded.train ?? plan.loaded.test).count - plan.val.count
+      ? `Training uses the first ${plan.train.count} examples of the training split (--limit ${ctx.settings.trainLimit}${ctx.settings.quick ? ', --quick' : ''}).`
+      : `Training uses the whole training split (${plan.train.count} examples).`,
   ];
   return {
     figures: [sample],
