@@ -12,6 +12,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { emptyManifest, MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
 import { buildHtml, SECTIONS } from './report-html.ts';
 import { type LabOptions, type LabSettings, resolveSettings, stageKey } from './settings.ts';
+import { TIMELINE_TV } from './snapshot.ts';
 import { dataStage } from './stage-data.ts';
 import { part1Stage } from './stage-part1.ts';
 import { part2Stage } from './stage-part2.ts';
@@ -59,7 +60,12 @@ async function dirBytes(dir: string): Promise<number> {
 function stageKeys(s: LabSettings, tk: string): Record<string, string> {
   return {
     data: stageKey('data', [s.dataset, s.seed, s.trainLimit]),
-    train: stageKey('train', [tk, s.snapshotSteps, explainMethods().some((m) => m.id === 'gradcam')]),
+    train: stageKey('train', [
+      tk,
+      s.snapshotSteps,
+      TIMELINE_TV,
+      explainMethods().some((m) => m.id === 'gradcam'),
+    ]),
     test: stageKey('test', [tk, s.testLimit, explainMethods().some((m) => m.id === 'gradcam')]),
     part1: stageKey('part1', [tk, s.statsImages, s.topK, s.activationDigits]),
     part2: stageKey('part2', [tk, s.actmaxSteps, s.tvWeights, s.filtersPerLayer]),

@@ -28,6 +28,9 @@ export interface ProbeSet {
   names: string[];
 }
 
+/** TV weight of the timeline's class maximizations: smooth enough to read digits at a glance. */
+export const TIMELINE_TV = 32;
+
 export type SnapshotKind = 'fmaps' | 'filters' | 'actmax' | 'gradcam';
 export const SNAPSHOT_KINDS: SnapshotKind[] = ['fmaps', 'filters', 'actmax', 'gradcam'];
 
@@ -96,7 +99,7 @@ export async function epochSnapshot(
   const am = await maximize(
     model,
     Array.from({ length: K }, (_, k) => classObjective(k)),
-    { steps, tvWeight: 0.5, seed, range: [0, 1], standardizer: probes.standardizer },
+    { steps, tvWeight: TIMELINE_TV, seed, range: [0, 1], standardizer: probes.standardizer },
   );
   const amTiles = am.images.map((img) => upscale(actmaxToRGBA(img, ...shape), 2));
   figures.actmax = await saveFigure(
@@ -109,7 +112,7 @@ export async function epochSnapshot(
         10,
       ),
       {
-        title: `epoch ${epoch}: class maximizations (${steps} Adam steps, tv 0.5)`,
+        title: `epoch ${epoch}: class maximizations (${steps} Adam steps, tv ${TIMELINE_TV})`,
         caption: ['grey: 0 black … 1 white; p = softmax probability of the class'],
       },
     ),

@@ -15,7 +15,7 @@ import { findMethod } from './explain.ts';
 import { firstOfClasses, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan, VAL_FRACTION } from './plan.ts';
 import { stageKey } from './settings.ts';
-import { epochSnapshot, SNAPSHOT_KINDS, type SnapshotKind } from './snapshot.ts';
+import { epochSnapshot, SNAPSHOT_KINDS, type SnapshotKind, TIMELINE_TV } from './snapshot.ts';
 import { lineChart, svgToImage } from './svg-chart.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult, type Timeline } from './types.ts';
 
@@ -57,7 +57,7 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
   const key = trainKey(ctx);
   // Snapshots depend on more than training (e.g. Grad-CAM getting registered): when only they
   // change, they are recomputed from the saved per-epoch models without retraining.
-  const snapshotKey = stageKey('snapshots', [s.snapshotSteps, !!findMethod('gradcam')]);
+  const snapshotKey = stageKey('snapshots', [s.snapshotSteps, TIMELINE_TV, !!findMethod('gradcam')]);
   const progressPath = join(ctx.out, 'timeline.json');
   const epochDir = (e: number) => join(ctx.out, 'epochs', `e${String(e).padStart(2, '0')}`);
   const saved = await readJsonFile<TimelineProgress>(progressPath, 'timeline').catch(() => undefined);
@@ -67,7 +67,7 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
     saved?.key === key && existing ? saved : { key, snapshotKey, epochs: {} };
   if (progress === saved) {
     done = (await readHistory(ctx.runDir).catch(() => undefined))?.records.length ?? 0;
-    if (done > 0) ctx.log(`lab: resuming training after epoch ${done}`);
+    if (done > 0) ctx.log(`lab: training done up to epoch ${done} (checkpoint in ${ctx.runDir})`);
     if (progress.snapshotKey !== snapshotKey) progress.epochs = {};
     progress.snapshotKey = snapshotKey;
   }
