@@ -170,6 +170,21 @@ describe('epochSnapshot', () => {
     for (const v of p) expect(v).toBeLessThanOrEqual(1);
   });
 
+  it('survives a failing Grad-CAM: no figure, the error recorded', async () => {
+    const model = buildModel('pw11', { inputShape: [28, 28, 1], numClasses: classes, seed: 3 });
+    const broken: ExplainMethod = {
+      ...identity,
+      async explain() {
+        throw new Error('no gradient for you');
+      },
+    };
+    const probes = { set, indices: [0, 1], names: Array.from({ length: classes }, (_, i) => String(i)) };
+    const r = await epochSnapshot(out, model, probes, 3, 2, 1, broken);
+    model.dispose();
+    expect(r.figures.gradcam).toBeUndefined();
+    expect(r.numbers.gradcamError).toBe('no gradient for you');
+  });
+
   it('feeds the model bytes/255 in probe order', () => {
     const x = modelInput(set, [2, 0], undefined);
     expect(x.length).toBe(2 * 784);

@@ -9,7 +9,7 @@ import { convLayerNames, layerFilters } from '@convlens/core/inspect/filters';
 import { probe } from '@convlens/core/inspect/probe';
 import { classObjective } from '@convlens/core/methods/actmax/objective';
 import { maximize } from '@convlens/core/methods/actmax/optimize';
-import type { ExplainMethod } from '@convlens/core/methods/explain/types';
+import type { ExplainMethod, Explanation } from '@convlens/core/methods/explain/types';
 import { actmaxToRGBA } from '@convlens/core/render/actmax-grid';
 import { upscale } from '@convlens/core/render/image';
 import { featureMapTiles } from '@convlens/core/render/inside-feature-maps';
@@ -123,24 +123,31 @@ export async function epochSnapshot(
   if (gradcam) {
     const x = modelInput(set, indices, probes.standardizer);
     const targets = indices.map((i) => set.labels[i]);
-    const e = await explainBatch(gradcam, model, x, shape, targets);
-    const tiles = indices.map((idx, k) => drawMap(e, k, exampleImage(set, idx), 3));
-    figures.gradcam = await saveFigure(
-      out,
-      `timeline/${tag}-gradcam.png`,
-      await labelledPanel(
-        await labelledGrid(
-          tiles,
-          indices.map((idx) => ({ title: `${names[set.labels[idx]]}` })),
-          10,
+    let e: Explanation | undefined;
+    try {
+      e = await explainBatch(gradcam, model, x, shape, targets);
+    } catch (err) {
+      numbers.gradcamError = (err as Error).message.split('\n')[0];
+    }
+    if (e) {
+      const tiles = indices.map((idx, k) => drawMap(e, k, exampleImage(set, idx), 3));
+      figures.gradcam = await saveFigure(
+        out,
+        `timeline/${tag}-gradcam.png`,
+        await labelledPanel(
+          await labelledGrid(
+            tiles,
+            indices.map((idx) => ({ title: `${names[set.labels[idx]]}` })),
+            10,
+          ),
+          {
+            title: `epoch ${epoch}: Grad-CAM for the true class${e.layer ? ` (layer ${e.layer})` : ''}`,
+            caption: ['inferno over the digit: black 0 … yellow = the map’s max'],
+          },
         ),
-        {
-          title: `epoch ${epoch}: Grad-CAM for the true class${e.layer ? ` (layer ${e.layer})` : ''}`,
-          caption: ['inferno over the digit: black 0 … yellow = the map’s max'],
-        },
-      ),
-      `Grad-CAM, epoch ${epoch}`,
-    );
+        `Grad-CAM, epoch ${epoch}`,
+      );
+    }
   }
   return { figures, numbers };
 }

@@ -4,6 +4,7 @@
  * registered yet are listed as "not available yet".
  */
 import { explainMethods } from '@convlens/core/methods/explain/registry';
+import type { Explanation } from '@convlens/core/methods/explain/types';
 import { grid, type RGBAImage } from '@convlens/core/render/image';
 import { stack } from '../cli/inside-figures.ts';
 import { labelledPanel } from '../io/png.ts';
@@ -43,6 +44,7 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
     methods: {} as Record<string, unknown>,
   };
   const descriptions: (string | number)[][] = [];
+  const failed: string[] = [];
   if (methods.length) {
     const run = await loadRun(ctx.runDir);
     try {
@@ -51,7 +53,16 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
       for (const m of methods) {
         if (ctx.stopRequested()) throw new Interrupted();
         const t0 = performance.now();
-        const e = await explainBatch(m, run.model, x, shape, targets);
+        let e: Explanation;
+        try {
+          e = await explainBatch(m, run.model, x, shape, targets);
+        } catch (err) {
+          // One broken method must not sink the report: say so, keep the others.
+          const message = (err as Error).message.split('\n')[0];
+          failed.push(`${m.title}: ${message}`);
+          (numbers.methods as Record<string, unknown>)[m.id] = { error: message };
+          continue;
+        }
         const seconds = (performance.now() - t0) / 1000;
         (numbers.methods as Record<string, unknown>)[m.id] = {
           seconds,
@@ -77,21 +88,22 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
           ),
         );
       }
-      figures.push(
-        await saveFigure(
-          ctx.out,
-          'part3/methods.png',
-          await labelledPanel(stack(rows, 6), {
-            title: 'Explanations for the true class: one row per method',
-            caption: [
-              `columns, left to right: digits ${targets.map((t) => names[t]).join(', ')} (held-out images ${idx.join(', ')})`,
-              'non-negative maps: inferno over the digit, black 0 … yellow = the map’s max',
-              'signed maps: blue negative, white 0, red positive (symmetric per map)',
-            ],
-          }),
-          'Explanation methods side by side',
-        ),
-      );
+      if (rows.length)
+        figures.push(
+          await saveFigure(
+            ctx.out,
+            'part3/methods.png',
+            await labelledPanel(stack(rows, 6), {
+              title: 'Explanations for the true class: one row per method',
+              caption: [
+                `columns, left to right: digits ${targets.map((t) => names[t]).join(', ')} (held-out images ${idx.join(', ')})`,
+                'non-negative maps: inferno over the digit, black 0 … yellow = the map’s max',
+                'signed maps: blue negative, white 0, red positive (symmetric per map)',
+              ],
+            }),
+            'Explanation methods side by side',
+          ),
+        );
     } finally {
       run.model.dispose();
     }
