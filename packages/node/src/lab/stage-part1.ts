@@ -40,7 +40,8 @@ async function indexFigures(ctx: LabContext, rel: string, group: string, prefix 
 
 export async function part1Stage(ctx: LabContext): Promise<StageResult> {
   const s = ctx.settings;
-  const quiet = (line: string) => ctx.log(`  ${line}`);
+  // The sub-commands' own summaries would bury the lab's stage lines; their progress bars still show.
+  const quiet = (_line: string) => {};
   const data = { dataDir: ctx.dataDir, download: ctx.download ?? true };
   const run = await loadRun(ctx.runDir);
   const { set } = await loadEvalSet(run, data, quiet);

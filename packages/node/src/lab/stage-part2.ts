@@ -56,7 +56,8 @@ export async function part2Stage(ctx: LabContext): Promise<StageResult> {
     seed: s.seed,
     backend: s.backend,
   };
-  const quiet = (line: string) => ctx.log(`  ${line}`);
+  // The sub-commands' own summaries would bury the lab's stage lines; their progress bars still show.
+  const quiet = (_line: string) => {};
   const run = async (rel: string, o: Partial<MaximizeCliOptions>) => {
     if (ctx.stopRequested()) throw new Interrupted();
     const out = join(ctx.out, 'figures/part2', rel);
