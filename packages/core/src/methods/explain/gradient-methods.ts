@@ -1,4 +1,6 @@
+import { CAM_METHODS } from './cam-core.ts';
+import { INPUT_GRADIENT_METHODS } from './input-gradients.ts';
 import type { ExplainMethod } from './types.ts';
 
-/** The gradient- and CAM-based methods (owned by the gradient-methods work of issue 7). */
-export const GRADIENT_METHODS: ExplainMethod[] = [];
+/** The gradient- and CAM-based methods. */
+export const GRADIENT_METHODS: ExplainMethod<any>[] = [...CAM_METHODS, ...INPUT_GRADIENT_METHODS];

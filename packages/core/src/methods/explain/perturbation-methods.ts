@@ -1,4 +1,5 @@
+import { occlusion } from './occlusion.ts';
 import type { ExplainMethod } from './types.ts';
 
-/** The perturbation-based methods: occlusion, LIME, KernelSHAP (owned by that part of issue 7). */
-export const PERTURBATION_METHODS: ExplainMethod[] = [];
+/** The perturbation-based methods. */
+export const PERTURBATION_METHODS: ExplainMethod<any>[] = [occlusion];

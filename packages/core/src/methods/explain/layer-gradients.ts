@@ -1,0 +1,47 @@
+/**
+ * A layer's activations A and the gradient of each example's target score with respect to them,
+ * for any layers model (not only chains): during one forward pass the layer's output gets a zero
+ * tensor δ added, and d(score)/dδ at δ = 0 is d(score)/dA.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { scores, targetScore } from './common.ts';
+
+export interface LayerGradients {
+  /** [N, h, w, C] activations of the layer. */
+  acts: tf.Tensor4D;
+  /** [N, h, w, C] gradients of each example's target score. */
+  grads: tf.Tensor4D;
+  /** [N, classes] scores. */
+  scores: tf.Tensor2D;
+}
+
+export function layerGradients(
+  model: tf.LayersModel,
+  layer: tf.layers.Layer,
+  x: tf.Tensor4D,
+  targets: number[],
+): LayerGradients {
+  const shape = [x.shape[0], ...(layer.outputShape as number[]).slice(1)];
+  const original = layer.call;
+  let acts: tf.Tensor | null = null;
+  let s: tf.Tensor2D | null = null;
+  try {
+    const grads = tf.tidy(() => {
+      const delta = tf.zeros(shape);
+      return tf.grad((d: tf.Tensor) => {
+        layer.call = function (this: tf.layers.Layer, inputs, kwargs) {
+          const out = original.call(this, inputs, kwargs) as tf.Tensor;
+          acts = tf.keep(out.clone());
+          return tf.add(out, d);
+        };
+        const sc = scores(model, x);
+        s = tf.keep(sc.clone());
+        return targetScore(sc, targets);
+      })(delta);
+    });
+    if (!acts || !s) throw new Error(`layer '${layer.name}' was not reached by the forward pass`);
+    return { acts: acts as tf.Tensor4D, grads: grads as tf.Tensor4D, scores: s };
+  } finally {
+    layer.call = original;
+  }
+}
