@@ -1,0 +1,94 @@
+/** `convlens import SOURCE --out DIR`: tfjs layers (folder/URL), Keras .h5 or .keras → a convlens model folder. */
+import { readFile } from 'node:fs/promises';
+import { initBackend } from '@convlens/core/engine/backend';
+import { classNamesFromMetadata, PRESETS, type PresetName } from '@convlens/core/preprocess/presets';
+import { type Command, Option } from 'commander';
+import { importModel, inputGeometry } from '../import/import-model.ts';
+import { saveImported } from '../import/save-imported.ts';
+import { hasModel } from '../io/model-io.ts';
+import { action, backendOption, log } from './common.ts';
+import { oneOf } from './options.ts';
+
+export interface ImportOptions {
+  out: string;
+  preset: PresetName;
+  labels?: string;
+  force?: boolean;
+  json?: boolean;
+  backend: 'wasm' | 'cpu';
+}
+
+export async function importCommand(source: string, o: ImportOptions) {
+  if (!o.force && (await hasModel(o.out)))
+    throw new Error(`${o.out}: already holds a model (use --force to replace it)`);
+  await initBackend(o.backend);
+  const t0 = performance.now();
+  const { model, kind, classNames: found } = await importModel(source);
+  const seconds = (performance.now() - t0) / 1000;
+  try {
+    let classNames = found;
+    if (o.labels) {
+      const text = await readFile(o.labels, 'utf8').catch((e) => {
+        throw new Error(`${o.labels}: cannot read labels (${e.code})`);
+      });
+      classNames = o.labels.endsWith('.json')
+        ? classNamesFromMetadata(JSON.parse(text))
+        : text
+            .split('\n')
+            .map((s) => s.trim())
+            .filter(Boolean);
+      if (!classNames)
+        throw new Error(`${o.labels}: no class names (a JSON array, {"labels": [...]}, or one per line)`);
+    }
+    const outputs = model.outputs[0].shape.at(-1) ?? 0;
+    if (classNames && classNames.length !== outputs)
+      throw new Error(`${o.labels ?? source}: ${classNames.length} class names for ${outputs} outputs`);
+    const geometry = inputGeometry(model);
+    await saveImported(model, o.out, { preset: o.preset, ...(classNames ? { classNames } : {}) });
+    const summary = {
+      source,
+      kind,
+      out: o.out,
+      layers: model.layers.length,
+      params: model.countParams(),
+      input: geometry,
+      outputs,
+      classNames: classNames?.length ?? 0,
+      preset: o.preset,
+      loadSeconds: +seconds.toFixed(3),
+    };
+    if (!o.json)
+      log(
+        `imported ${kind} model: ${summary.layers} layers, ${summary.params} parameters → ${o.out} (${seconds.toFixed(2)} s)`,
+      );
+    return summary;
+  } finally {
+    model.dispose();
+  }
+}
+
+export function registerImportCommand(program: Command): void {
+  program
+    .command('import')
+    .description('import a tfjs layers model (folder, model.json or http(s) URL) or a Keras .h5/.keras file')
+    .argument('<source>', 'model folder, model.json, URL, .h5 or .keras')
+    .requiredOption('--out <dir>', 'model folder to write (model.json, weights.bin, preprocess.json)')
+    .addOption(
+      new Option('--preset <name>', 'input preprocessing stored with the model')
+        .argParser(oneOf('preset', PRESETS))
+        .default('scale01'),
+    )
+    .option(
+      '--labels <file>',
+      'class names: JSON array, {"labels": [...]} or one per line (default: metadata.json)',
+    )
+    .option('--force', 'replace an existing model in --out')
+    .option('--json', 'print a machine-readable summary on stdout')
+    .addOption(backendOption())
+    .action(async (source: string, o: ImportOptions) =>
+      action(async () => {
+        const summary = await importCommand(source, o);
+        if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+      })(o),
+    );
+}
