@@ -234,6 +234,16 @@ describe('explanation methods', () => {
     const x = tf.tensor4d(rand(10 * 10 * 2, 51), [1, 10, 10, 2]);
     const e = await CAM_METHODS[0].explain({ model, input: x, target: 0 });
     expect(e.layer).toBe('c2');
+    // Dropout passes its input through at inference: the layer before it is the default.
+    const withDropout = tf.sequential();
+    withDropout.add(tf.layers.conv2d({ inputShape: [6, 6, 1], filters: 2, kernelSize: 3, name: 'conv' }));
+    withDropout.add(tf.layers.dropout({ rate: 0.5, name: 'drop' }));
+    withDropout.add(tf.layers.flatten());
+    withDropout.add(tf.layers.dense({ units: 2 }));
+    const x6 = tf.zeros([1, 6, 6, 1]) as tf.Tensor4D;
+    expect((await CAM_METHODS[0].explain({ model: withDropout, input: x6, target: 1 })).layer).toBe('conv');
+    x6.dispose();
+    withDropout.dispose();
     await expect(CAM_METHODS[0].explain({ model, input: x, target: 4 })).rejects.toThrow(
       /class 4 out of range: the model has 4 classes/,
     );

@@ -30,6 +30,16 @@ export function targetScore(s: tf.Tensor2D, targets: number[]): tf.Scalar {
   return tf.sum(tf.mul(s, mask));
 }
 
+// Identity at inference: a map "at" one of these is the map of the layer before it.
+const PASS_THROUGH = new Set([
+  'InputLayer',
+  'Dropout',
+  'SpatialDropout2D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+]);
+
 const spatial = (l: tf.layers.Layer) => {
   const shape = l.outputShape as number[];
   return Array.isArray(shape) && shape.length === 4 ? shape : null;
@@ -37,7 +47,8 @@ const spatial = (l: tf.layers.Layer) => {
 
 /**
  * The layer a layer-based method uses: the one asked for (its output must be spatial, [N, H, W, C]),
- * else the last layer whose output is spatial and larger than 1×1.
+ * else the last layer whose output is spatial and larger than 1×1 (skipping dropout and noise layers,
+ * which pass their input through at inference).
  */
 export function pickLayer(
   model: tf.LayersModel,
@@ -61,7 +72,7 @@ export function pickLayer(
   }
   const candidates = model.layers.filter((l) => {
     const s = spatial(l);
-    return s && (s[1] as number) > 1 && (s[2] as number) > 1 && l.getClassName() !== 'InputLayer';
+    return s && (s[1] as number) > 1 && (s[2] as number) > 1 && !PASS_THROUGH.has(l.getClassName());
   });
   const layer = candidates[candidates.length - 1];
   if (!layer) throw new Error(`model '${model.name}' has no layer with a spatial output larger than 1×1`);
