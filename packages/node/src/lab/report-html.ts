@@ -124,9 +124,9 @@ export function buildHtml(
           ...(r.notes ?? []).map(
             (n) => `<p${/not available yet/i.test(n) ? ' class="missing"' : ''}>${esc(n)}</p>`,
           ),
-          ...(r.tables ?? []).map(tableHtml),
           figuresHtml(r.figures),
           ...(r.timelines?.length ? [`<h3>Timeline</h3>`, ...r.timelines.map(timelineHtml)] : []),
+          ...(r.tables ?? []).map(tableHtml),
         ].join('\n')
       : '<p class="missing">Not computed yet (the run stopped before this stage).</p>';
     const t = timings[sec.id];

@@ -20,6 +20,8 @@ figcaption{font-size:.85em;color:#555;margin-top:4px}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0;background:#fff}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left}
 td.num{text-align:right}
+td.text{min-width:6em}
+td.text:nth-child(2){min-width:14em}
 td.chosen,th.chosen{background:#ffe9a8;font-weight:bold}
 .timeline{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:8px;margin:12px 0}
 .timeline input[type=range]{width:100%}
