@@ -40,6 +40,9 @@ export interface TransferOptions {
   cache: boolean;
   cacheDir?: string;
   augment?: AugmentParams;
+  /** Progress hooks (the CLI draws a bar): a phase starts with `total` images, then batches of `n`. */
+  onPhase?: (label: string, total: number) => void;
+  onImages?: (n: number) => void;
 }
 
 export interface EpochRecord {
@@ -63,7 +66,7 @@ export interface TransferSummary {
   history: EpochRecord[];
 }
 
-type Batches = AsyncIterable<{ x: Float32Array; labels: Int32Array; n: number }>;
+type Batches = AsyncGenerator<{ x: Float32Array; labels: Int32Array; n: number }>;
 
 export async function runTransfer(
   o: TransferOptions,
@@ -155,9 +158,10 @@ export async function runTransfer(
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     const t0 = performance.now();
     const before = extractorCounter.images;
+    o.onPhase?.(`head epoch ${epoch}/${o.epochs}`, train.length);
     const fit = await fitEpoch(
       headModel,
-      await features(train, 'train', epoch, o.augment),
+      counted(await features(train, 'train', epoch, o.augment), o.onImages),
       featureShape,
       classes,
     );
@@ -194,9 +198,10 @@ export async function runTransfer(
     const imageShape = [geometry.height, geometry.width, geometry.channels];
     for (let epoch = 1; epoch <= o.fineTuneEpochs; epoch++) {
       const t0 = performance.now();
+      o.onPhase?.(`fine-tune epoch ${epoch}/${o.fineTuneEpochs}`, train.length);
       const fit = await fitEpoch(
         full,
-        streamBatches(train, stream(o.augment, o.seed + 1000 + epoch)),
+        counted(streamBatches(train, stream(o.augment, o.seed + 1000 + epoch)), o.onImages),
         imageShape,
         classes,
       );
@@ -236,6 +241,13 @@ export async function runTransfer(
   headOptimizer.dispose();
   fineOptimizer?.dispose();
   return summary;
+}
+
+async function* counted(batches: Batches, onImages?: (n: number) => void): Batches {
+  for await (const b of batches) {
+    yield b;
+    onImages?.(b.n);
+  }
 }
 
 async function fitEpoch(
