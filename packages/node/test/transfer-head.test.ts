@@ -3,9 +3,11 @@
  * classes, cut at a conv layer, new head trained on disk-cached features (the frozen part runs only in
  * epoch 1), optional fine-tuning; the saved model reproduces the reported validation accuracy.
  */
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanImageFolder, splitItems, streamBatches } from '../src/datasets/image-folder.ts';
@@ -161,5 +163,33 @@ describe('transfer learning', () => {
     ).rejects.toThrow(/bag\/broken\.png: not a readable image/);
     await expect(stat(join(dir, 'bad1'))).rejects.toThrow();
     await expect(stat(join(dir, 'bad2'))).rejects.toThrow();
+  }, 60_000);
+
+  it('CLI: a folder without class subfolders exits 1 with one line naming it, writing nothing', async () => {
+    const flat = join(dir, 'flat');
+    await mkdir(flat);
+    await writeFile(join(flat, 'x.png'), 'x');
+    const out = join(dir, 'cli-run');
+    const args = [
+      'packages/node/bin/convlens.js',
+      'transfer',
+      '--base',
+      opts.base,
+      '--freeze-until',
+      'p2',
+      '--dataset',
+      flat,
+      '--out',
+      out,
+    ];
+    const r = await promisify(execFile)('node', args, { cwd: join(import.meta.dirname, '../../..') }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e) => ({ code: e.code as number, stderr: e.stderr as string }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `convlens: ${flat}: needs at least 2 class subfolders (layout ROOT/<class>/<image>), found 0`,
+    ]);
+    await expect(stat(out)).rejects.toThrow();
   }, 60_000);
 });
