@@ -37,3 +37,4 @@ export * from './methods/actmax/transforms.ts';
 export * from './render/index.ts';
 export * from './stats/collector.ts';
 export * from './stats/dataset-stats.ts';
+export * from './preprocess/presets.ts';

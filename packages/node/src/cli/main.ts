@@ -7,12 +7,15 @@ import { formatBench, runBench } from '../bench/bench.ts';
 import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
 import { evaluateCommand, formatEvaluation } from './evaluate.ts';
+import { registerExplainCommand } from './explain.ts';
+import { registerImportCommand } from './import.ts';
 import { registerInsideCommands } from './inside.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 import { registerServeCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
+import { registerTransferCommand } from './transfer.ts';
 
 const program = new Command()
   .name('convlens')
@@ -124,4 +127,7 @@ registerMaximizeCommand(program);
 registerInsideCommands(program);
 registerLabCommand(program);
 registerServeCommand(program);
+registerExplainCommand(program);
+registerImportCommand(program);
+registerTransferCommand(program);
 program.parseAsync(process.argv).catch(fail);
