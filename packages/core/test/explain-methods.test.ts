@@ -229,6 +229,37 @@ describe('explanation methods', () => {
     model.dispose();
   });
 
+  it('guided backprop passes gradients only where the ReLU input and the gradient are both positive', async () => {
+    // y = Σ v·relu(w·x): at a ReLU the guided rule zeroes negative incoming gradients (v < 0),
+    // where plain backprop passes them; both zero units that are off.
+    const m = tf.sequential();
+    m.add(tf.layers.flatten({ inputShape: [2, 2, 1] }));
+    m.add(tf.layers.dense({ units: 3, activation: 'relu', useBias: false }));
+    m.add(tf.layers.dense({ units: 2, useBias: false }));
+    const w = [
+      [1, 0, -1],
+      [0, 1, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ];
+    const v = [[2, 0], [-3, 0], [1, 0]];
+    m.layers[1].setWeights([tf.tensor2d(w)]);
+    m.layers[2].setWeights([tf.tensor2d(v)]);
+    const x = tf.tensor4d([1, 1, 0, 0], [1, 2, 2, 1]);
+    // Units: h0 = 1 (on, v=2), h1 = 1 (on, v=-3), h2 = relu(-1) = 0 (off).
+    // Plain gradient: x0 → 2, x1 → -3. Guided: x0 → 2, x1 → 0 (negative gradient blocked).
+    const plain = await saliency.explain({ model: m, input: x, target: 0 });
+    const guided = await getExplainMethod('guided-backprop').explain({ model: m, input: x, target: 0 });
+    expect(Array.from(plain.maps[0])).toEqual([2, 3, 0, 0]);
+    expect(Array.from(guided.maps[0])).toEqual([2, 0, 0, 0]);
+    // The model is restored afterwards: plain gradients again.
+    expect(Array.from((await saliency.explain({ model: m, input: x, target: 0 })).maps[0])).toEqual([
+      2, 3, 0, 0,
+    ]);
+    x.dispose();
+    m.dispose();
+  });
+
   it('picks the last spatial layer by default, and rejects bad targets and layers in one line', async () => {
     const model = smallNet();
     const x = tf.tensor4d(rand(10 * 10 * 2, 51), [1, 10, 10, 2]);

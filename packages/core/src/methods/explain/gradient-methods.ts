@@ -1,6 +1,12 @@
 import { CAM_METHODS } from './cam-core.ts';
+import { guidedBackprop, guidedGradcam } from './guided.ts';
 import { INPUT_GRADIENT_METHODS } from './input-gradients.ts';
 import type { ExplainMethod } from './types.ts';
 
 /** The gradient- and CAM-based methods. */
-export const GRADIENT_METHODS: ExplainMethod<any>[] = [...CAM_METHODS, ...INPUT_GRADIENT_METHODS];
+export const GRADIENT_METHODS: ExplainMethod<any>[] = [
+  ...CAM_METHODS,
+  guidedBackprop,
+  guidedGradcam,
+  ...INPUT_GRADIENT_METHODS,
+];
