@@ -88,7 +88,7 @@ describe('model randomization sanity check', () => {
     const b = await randomizationCheck(gradTimesInput, { model: m, input, target: 0 }, { seed: 3 });
     expect(b.flagged).toBe(false);
     expect(b.steps.at(-1)?.correlation).toBeLessThan(0.5);
-    m.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(before[i]));
+    for (const [i, w] of m.getWeights().entries()) expect(Array.from(w.dataSync())).toEqual(before[i]);
     const n0 = tf.memory().numTensors;
     await randomizationCheck(gradTimesInput, { model: m, input, target: 0 }, { seed: 3 });
     expect(tf.memory().numTensors).toBe(n0);
