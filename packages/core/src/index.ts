@@ -38,3 +38,4 @@ export * from './render/index.ts';
 export * from './stats/collector.ts';
 export * from './stats/dataset-stats.ts';
 export * from './preprocess/presets.ts';
+export * from './methods/faithfulness/index.ts';
