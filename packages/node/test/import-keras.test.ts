@@ -3,9 +3,11 @@
  * model_config attribute, model_weights/<layer> groups with weight_names) and .keras (Keras 3 zip:
  * config.json + model.weights.h5 with layers/<layer>/vars/<i>). Imports must predict exactly like the original.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { zipSync } from 'fflate';
 import h5wasm from 'h5wasm/node';
@@ -167,4 +169,18 @@ describe('Keras import', () => {
     await run();
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('CLI: a truncated .h5 exits 1 with one line (no HDF5 diagnostics) and writes nothing', async () => {
+    const out = join(dir, 'cli-out');
+    const args = ['packages/node/bin/convlens.js', 'import', join(dir, 'corrupt.h5'), '--out', out];
+    const r = await promisify(execFile)('node', args, { cwd: join(import.meta.dirname, '../../..') }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e) => ({ code: e.code as number, stderr: e.stderr as string }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `convlens: ${join(dir, 'corrupt.h5')}: corrupt or truncated HDF5 file (cannot read its superblock)`,
+    ]);
+    await expect(stat(out)).rejects.toThrow();
+  }, 60_000);
 });

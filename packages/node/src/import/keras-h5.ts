@@ -3,6 +3,7 @@
  * groups with weight_names attributes) and `.keras` zips (Keras 3: config.json + model.weights.h5 with
  * layers/<layer>/vars/<i>). Read with h5wasm (the HDF5 C library in wasm); converted to tfjs layers in memory.
  */
+import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
@@ -28,20 +29,44 @@ export async function openH5(
   const FS = (Module as any).FS;
   const name = join(tmpdir(), `convlens-${process.pid}-${Math.random().toString(36).slice(2)}.h5`);
   FS.writeFile(name, bytes);
-  let file: H5File;
+  let file: H5File | undefined;
   try {
-    file = new h5wasm.File(name, 'r');
-  } catch (err: any) {
-    FS.unlink(name);
-    throw new Error(`${source}: corrupt HDF5 file (${String(err?.message ?? err).split('\n')[0]})`);
+    file = quiet(() => new h5wasm.File(name, 'r'));
+  } catch {
+    // reported below
   }
+  // h5wasm does not throw when H5Fopen fails (e.g. a truncated file); it leaves a negative id.
+  if (!file || file.file_id < 0n) {
+    FS.unlink(name);
+    throw new Error(`${source}: corrupt or truncated HDF5 file (cannot read its superblock)`);
+  }
+  const opened = file;
   return {
-    file,
+    file: opened,
     close: () => {
-      file.close();
+      quiet(() => opened.close());
       FS.unlink(name);
     },
   };
+}
+
+/**
+ * Runs fn with the HDF5 library's diagnostic dumps (dozens of 'HDF5-DIAG' lines written straight to fd 2
+ * through emscripten's NODERAWFS) dropped, so a bad file yields our one-line error only.
+ */
+// Report the dump as written: a short count would make emscripten retry the write forever.
+const byteCount = ([buf, offset, length]: any[]): number =>
+  typeof buf === 'string' ? Buffer.byteLength(buf) : (length ?? buf.byteLength - (offset ?? 0));
+
+export function quiet<T>(fn: () => T): T {
+  const write = fs.writeSync;
+  (fs as any).writeSync = (fd: number, ...rest: any[]) =>
+    fd === 2 ? byteCount(rest) : (write as any)(fd, ...rest);
+  try {
+    return fn();
+  } finally {
+    (fs as any).writeSync = write;
+  }
 }
 
 /** h5wasm's errors on truncated files ("name not defined") don't name the file; ours already do. */
@@ -57,19 +82,19 @@ const str = (v: unknown): string => (v instanceof Uint8Array ? new TextDecoder()
 function attrStrings(g: H5Group, name: string): string[] {
   const a = g.attrs[name];
   if (!a) return [];
-  const v = a.value as unknown;
+  const v = quiet(() => a.value) as unknown;
   return (Array.isArray(v) ? v : [v]).map(str);
 }
 
 function readTensor(ds: H5Dataset, where: string): tf.Tensor {
-  const v = ds.value as unknown;
+  const v = quiet(() => ds.value) as unknown;
   if (!(v instanceof Float32Array || v instanceof Float64Array || v instanceof Int32Array))
     throw new Error(`${where}: unsupported weight data type ${ds.dtype}`);
   return tf.tensor(Float32Array.from(v as ArrayLike<number>), ds.shape ?? []);
 }
 
 function dataset(g: H5Group, path: string, source: string): H5Dataset {
-  const e = g.get(path);
+  const e = quiet(() => g.get(path));
   if (!(e instanceof h5wasm.Dataset)) throw new Error(`${source}: missing weight dataset '${path}'`);
   return e;
 }
@@ -98,7 +123,9 @@ function assign(layer: tf.layers.Layer, values: tf.Tensor[], source: string): vo
 export async function loadKerasH5(bytes: Uint8Array, source: string): Promise<tf.LayersModel> {
   const { file, close } = await openH5(bytes, source);
   try {
-    const configText = file.attrs.model_config ? str(file.attrs.model_config.value) : undefined;
+    const configText = quiet(() =>
+      file.attrs.model_config ? str(file.attrs.model_config.value) : undefined,
+    );
     if (!configText)
       throw new Error(`${source}: no model_config attribute (a weights-only .h5 is not a model)`);
     let config: unknown;
@@ -108,11 +135,11 @@ export async function loadKerasH5(bytes: Uint8Array, source: string): Promise<tf
       throw new Error(`${source}: model_config attribute is not valid JSON`);
     }
     const model = await modelFromKerasConfig(config, source);
-    const root = file.get('model_weights');
+    const root = quiet(() => file.get('model_weights'));
     if (!(root instanceof h5wasm.Group)) throw new Error(`${source}: no model_weights group`);
     for (const layer of model.layers) {
       if (layer.weights.length === 0) continue;
-      const g = root.get(layer.name);
+      const g = quiet(() => root.get(layer.name));
       if (!(g instanceof h5wasm.Group)) throw new Error(`${source}: no weights for layer '${layer.name}'`);
       const names = attrStrings(g, 'weight_names');
       assign(
@@ -139,7 +166,7 @@ export async function loadKeras3Weights(
   try {
     for (const layer of model.layers) {
       if (layer.weights.length === 0) continue;
-      const g = file.get(`layers/${layer.name}/vars`);
+      const g = quiet(() => file.get(`layers/${layer.name}/vars`));
       if (!(g instanceof h5wasm.Group)) throw new Error(`${source}: no weights for layer '${layer.name}'`);
       const n = g.keys().length;
       const values: tf.Tensor[] = [];
