@@ -49,7 +49,10 @@ export async function transferCommand(o: any) {
       done = 0;
       bar = progressBar(label, total, 'images');
     },
-    onImages: (n) => bar?.update((done += n)),
+    onImages: (n) => {
+      done += n;
+      bar?.update(done);
+    },
   };
   try {
     return await runTransfer(opts, (s) => {
