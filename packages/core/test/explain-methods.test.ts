@@ -242,7 +242,11 @@ describe('explanation methods', () => {
       [0, 0, 0],
       [0, 0, 0],
     ];
-    const v = [[2, 0], [-3, 0], [1, 0]];
+    const v = [
+      [2, 0],
+      [-3, 0],
+      [1, 0],
+    ];
     m.layers[1].setWeights([tf.tensor2d(w)]);
     m.layers[2].setWeights([tf.tensor2d(v)]);
     const x = tf.tensor4d([1, 1, 0, 0], [1, 2, 2, 1]);
