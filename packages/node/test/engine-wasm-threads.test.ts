@@ -72,7 +72,8 @@ describe('multi-threaded wasm', () => {
 
   it('reads the thread count from CONVLENS_THREADS, rejecting nonsense in one line', () => {
     expect(defaultThreads({ CONVLENS_THREADS: '3' })).toBe(3);
-    expect(defaultThreads({})).toBeGreaterThanOrEqual(1);
+    expect(defaultThreads({})).toBe(1);
+    expect(defaultThreads({ CONVLENS_THREADS: 'all' })).toBeGreaterThanOrEqual(1);
     expect(() => defaultThreads({ CONVLENS_THREADS: 'two' })).toThrow(
       /CONVLENS_THREADS must be a positive integer/,
     );

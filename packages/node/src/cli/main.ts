@@ -24,7 +24,7 @@ const program = new Command()
   .option('--verbose', 'print stack traces on errors')
   .option(
     '--threads <n>',
-    'wasm threads (default: $CONVLENS_THREADS, else every core; 1 = single-threaded)',
+    'wasm threads (default: $CONVLENS_THREADS — a number or all — else 1)',
     positiveInt('--threads'),
   )
   .hook('preAction', (cmd) => {
