@@ -23,7 +23,7 @@ import { OPTIMIZERS, type OptimizerName } from '@convlens/core/train/optimizers'
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import sharp from 'sharp';
 import { writeJsonAtomic } from '../io/atomic.ts';
-import { labelledPanel, readImage, writePng } from '../io/png.ts';
+import { labelledPanel, readImage, toRgba, writePng } from '../io/png.ts';
 import { type LoadedRun, loadRun } from '../train/load-run.ts';
 import { action, backendOption, log } from './common.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
@@ -162,15 +162,11 @@ async function drawLabels(g: LabelledGrid): Promise<RGBAImage> {
   const { width, height } = g.image;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><g font-family="DejaVu Sans, sans-serif" font-size="${g.fontSize}" fill="#222">${text}</g></svg>`;
   const raw = Buffer.from(g.image.data.buffer, g.image.data.byteOffset, g.image.data.byteLength);
-  const { data, info } = await sharp(raw, { raw: { width, height, channels: 4 } })
-    .composite([{ input: Buffer.from(svg), left: 0, top: 0 }])
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.byteLength),
-  };
+  return toRgba(
+    sharp(raw, { raw: { width, height, channels: 4 } }).composite([
+      { input: Buffer.from(svg), left: 0, top: 0 },
+    ]),
+  );
 }
 
 const round = (x: number, digits = 4) => Number(x.toPrecision(digits));

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { RGBAImage } from '@convlens/core/render/image';
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import { writeFileAtomic } from './atomic.ts';
 
 export async function encodePng(img: RGBAImage): Promise<Buffer> {
@@ -60,11 +60,16 @@ export async function labelledPanel(img: RGBAImage, opts: PanelOptions): Promise
   ].join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/><g font-family="DejaVu Sans, sans-serif" font-size="${fs}" fill="#222">${text}</g></svg>`;
   const raw = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-  const { data, info } = await sharp(Buffer.from(svg))
-    .composite([{ input: raw, raw: { width: img.width, height: img.height, channels: 4 }, left: x0, top }])
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  return toRgba(
+    sharp(Buffer.from(svg)).composite([
+      { input: raw, raw: { width: img.width, height: img.height, channels: 4 }, left: x0, top },
+    ]),
+  );
+}
+
+/** Runs a sharp pipeline to an RGBA image (alpha added where the source has none). */
+export async function toRgba(pipe: Sharp): Promise<RGBAImage> {
+  const { data, info } = await pipe.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
   return {
     width: info.width,
     height: info.height,

@@ -5,7 +5,7 @@ import { applyStandardizer, type Standardizer } from '@convlens/core/data/standa
 import type { ImageSet } from '@convlens/core/data/types';
 import { createImage, type RGBAImage } from '@convlens/core/render/image';
 import sharp from 'sharp';
-import { writePng } from '../io/png.ts';
+import { toRgba, writePng } from '../io/png.ts';
 import type { Figure } from './types.ts';
 
 export async function saveFigure(
@@ -33,15 +33,7 @@ export async function existingFigure(
 
 /** A PNG file as RGBA (to compose figures other commands wrote). */
 export async function readPng(path: string): Promise<RGBAImage> {
-  const { data, info } = await sharp(await readFile(path))
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.byteLength),
-  };
+  return toRgba(sharp(await readFile(path)));
 }
 
 /** Example i of a set as a greyscale (or RGB) RGBA image. */

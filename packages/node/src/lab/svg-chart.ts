@@ -3,6 +3,7 @@
  * PNG through sharp so every figure is a file under DIR/figures.
  */
 import sharp from 'sharp';
+import { toRgba } from '../io/png.ts';
 
 export interface Series {
   name: string;
@@ -126,13 +127,5 @@ export function confusionChart(confusion: number[][], names: string[], title: st
 
 /** Rasterizes an SVG string to RGBA (for writePng). */
 export async function svgToImage(svg: string) {
-  const { data, info } = await sharp(Buffer.from(svg))
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return {
-    width: info.width,
-    height: info.height,
-    data: new Uint8ClampedArray(data.buffer, data.byteOffset, data.byteLength),
-  };
+  return toRgba(sharp(Buffer.from(svg)));
 }
