@@ -75,7 +75,7 @@ export async function camExplain(
   const targets = resolveTargets(req.model, req);
   const { layer, warning } = pickLayer(req.model, req.layer);
   const [, H, W] = req.input.shape;
-  const { acts, grads, scores } = layerGradients(req.model, layer, req.input, targets);
+  const { acts, grads } = layerGradients(req.model, layer, req.input, targets);
   try {
     const maps = tf.tidy(() => {
       const raw = rule(acts, grads);
@@ -91,7 +91,7 @@ export async function camExplain(
       maps.dispose();
     }
   } finally {
-    tf.dispose([acts, grads, scores]);
+    tf.dispose([acts, grads]);
   }
 }
 

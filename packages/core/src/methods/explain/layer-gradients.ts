@@ -11,8 +11,6 @@ export interface LayerGradients {
   acts: tf.Tensor4D;
   /** [N, h, w, C] gradients of each example's target score. */
   grads: tf.Tensor4D;
-  /** [N, classes] scores. */
-  scores: tf.Tensor2D;
 }
 
 export function layerGradients(
@@ -24,7 +22,6 @@ export function layerGradients(
   const shape = [x.shape[0], ...(layer.outputShape as number[]).slice(1)];
   const original = layer.call;
   let acts: tf.Tensor | null = null;
-  let s: tf.Tensor2D | null = null;
   try {
     const grads = tf.tidy(() => {
       const delta = tf.zeros(shape);
@@ -34,13 +31,11 @@ export function layerGradients(
           acts = tf.keep(out.clone());
           return tf.add(out, d);
         };
-        const sc = scores(model, x);
-        s = tf.keep(sc.clone());
-        return targetScore(sc, targets);
+        return targetScore(scores(model, x), targets);
       })(delta);
     });
-    if (!acts || !s) throw new Error(`layer '${layer.name}' was not reached by the forward pass`);
-    return { acts: acts as tf.Tensor4D, grads: grads as tf.Tensor4D, scores: s };
+    if (!acts) throw new Error(`layer '${layer.name}' was not reached by the forward pass`);
+    return { acts: acts as tf.Tensor4D, grads: grads as tf.Tensor4D };
   } finally {
     layer.call = original;
   }
