@@ -3,3 +3,4 @@ export * from './deletion-insertion.ts';
 export * from './pointing-game.ts';
 export * from './randomization.ts';
 export * from './rank-correlation.ts';
+export * from './road.ts';
