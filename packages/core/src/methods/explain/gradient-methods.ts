@@ -1,4 +1,5 @@
 import { CAM_METHODS } from './cam-core.ts';
+import { deconvnet } from './deconvnet.ts';
 import { guidedBackprop, guidedGradcam } from './guided.ts';
 import { INPUT_GRADIENT_METHODS } from './input-gradients.ts';
 import type { ExplainMethod } from './types.ts';
@@ -8,5 +9,6 @@ export const GRADIENT_METHODS: ExplainMethod<any>[] = [
   ...CAM_METHODS,
   guidedBackprop,
   guidedGradcam,
+  deconvnet,
   ...INPUT_GRADIENT_METHODS,
 ];
