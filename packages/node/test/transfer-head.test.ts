@@ -4,7 +4,7 @@
  * epoch 1), optional fine-tuning; the saved model reproduces the reported validation accuracy.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanImageFolder, splitItems, streamBatches } from '../src/datasets/image-folder.ts';
 import { loadImported, saveImported } from '../src/import/save-imported.ts';
 import { accuracy, runTransfer, type TransferOptions } from '../src/transfer/transfer.ts';
+import { errorLines, runCli } from './cli-helpers.ts';
 import { fashionTest, writeImageFolder } from './transfer-fixture.ts';
 
 let dir: string;
@@ -132,6 +133,16 @@ describe('transfer learning', () => {
     expect(nocache.history.map((e) => e.extractorImages)).toEqual([120, 120]); // 121 files, 1 broken
   }, 60_000);
 
+  it('keys the cache by content: an edited image under the same name is not served stale', async () => {
+    const folder = await scanImageFolder(opts.dataset);
+    const [a, b] = folder.items.filter((i) => i.label === 1);
+    await copyFile(b.path, a.path); // same path, other pixels
+    await utimes(a.path, new Date(), new Date(Date.now() + 5000));
+    const s = await runTransfer({ ...opts, out: join(dir, 'run-edited'), epochs: 2 });
+    expect(s.history[0].extractorImages).toBeGreaterThan(0);
+    expect(s.history[1].extractorImages).toBe(0);
+  }, 60_000);
+
   it('fine-tunes end to end after the head with a dense:N head', async () => {
     const s = await runTransfer({
       ...opts,
@@ -192,4 +203,62 @@ describe('transfer learning', () => {
     ]);
     await expect(stat(out)).rejects.toThrow();
   }, 60_000);
+
+  it('CLI: `train --base` runs transfer learning as `transfer` does; misuse is one line', async () => {
+    const out = join(dir, 'train-base');
+    const r = await runCli([
+      'train',
+      '--base',
+      opts.base,
+      '--freeze-until',
+      'p2',
+      '--head',
+      'gap',
+      '--dataset',
+      opts.dataset,
+      '--epochs',
+      '15',
+      '--batch-size',
+      '16',
+      '--lr',
+      '0.01',
+      '--on-corrupt',
+      'skip',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.classes).toEqual(['bag', 'sandal', 'trouser']);
+    expect(s.history).toHaveLength(15);
+    expect(s.history.at(-1).valAccuracy).toBeGreaterThan(0.6);
+    await stat(join(out, 'model', 'model.json'));
+
+    const bad = [
+      [['--model', 'cnn1'], '--model does not apply with --base (the base model fixes it)'],
+      [
+        ['--freeze-until', 'p2', '--model', 'pw11', '--standardize'],
+        '--model does not apply with --base (the base model fixes it)',
+      ],
+      [[], '--base needs --freeze-until LAYER (the last layer of the frozen part)'],
+    ] as const;
+    for (const [extra, message] of bad) {
+      const e = await runCli([
+        'train',
+        '--base',
+        opts.base,
+        '--dataset',
+        opts.dataset,
+        ...extra,
+        '--out',
+        join(dir, 'nope'),
+      ]);
+      expect(e.code).toBe(1);
+      expect(errorLines(e.stderr)).toEqual([`convlens: ${message}`]);
+    }
+    const e = await runCli(['train', '--freeze-until', 'p2', '--out', join(dir, 'nope')]);
+    expect(errorLines(e.stderr)).toEqual(['convlens: --freeze-until needs --base']);
+    await expect(stat(join(dir, 'nope'))).rejects.toThrow();
+  }, 120_000);
 });

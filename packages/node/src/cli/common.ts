@@ -21,13 +21,13 @@ export function fail(err: unknown): never {
 }
 
 /** Wraps a command's action so any error becomes one line and exit code 1. */
-export function action<T>(fn: (opts: T) => Promise<void>) {
-  return async (opts: T) => {
+export function action<T>(fn: (opts: T, cmd?: Command) => Promise<void>) {
+  return async (opts: T, cmd?: Command) => {
     // The threaded wasm engine's workers are unref'ed so finished commands exit; this keeps the
     // process alive until the command itself is done, whatever it awaits.
     const alive = setInterval(() => {}, 1 << 30);
     try {
-      await fn(opts);
+      await fn(opts, cmd);
     } catch (err) {
       fail(err);
     } finally {

@@ -1,6 +1,7 @@
 /** The convlens command line. Errors print one line (a stack trace only with --verbose) and exit ≠ 0. */
 
 import { MODEL_NAMES } from '@convlens/core/models/zoo';
+import { PRESETS } from '@convlens/core/preprocess/presets';
 import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
@@ -15,6 +16,7 @@ import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 import { registerServeCommand } from './serve.ts';
 import { trainCommand } from './train.ts';
+import { kebab, trainFromBase } from './train-base.ts';
 import { registerTransferCommand } from './transfer.ts';
 
 const program = new Command()
@@ -76,9 +78,38 @@ dataOptions(
   .option('--resume', 'continue the run in --out from its last checkpoint')
   .option('--force', 'overwrite an existing run in --out')
   .option('--json', 'print a machine-readable summary on stdout')
+  .option(
+    '--base <model>',
+    'transfer learning: start from this pretrained model (folder, model.json, URL, .h5, .keras) with --dataset an image folder (as `convlens transfer`)',
+  )
+  .option('--freeze-until <layer>', 'with --base: last layer of the frozen part')
+  .option('--head <spec>', 'with --base: gap or dense:N', 'gap')
+  .option(
+    '--fine-tune <n>',
+    'with --base: then unfreeze and fine-tune for N epochs at lr/10',
+    nonNegativeInt('--fine-tune'),
+    0,
+  )
+  .addOption(
+    new Option('--on-corrupt <mode>', 'with --base: unreadable images: skip (reported) or fail')
+      .argParser(oneOf('on-corrupt', ['skip', 'fail'] as const))
+      .default('fail'),
+  )
+  .addOption(
+    new Option('--preset <name>', 'with --base: input preprocessing (default: the base’s)').argParser(
+      oneOf('preset', PRESETS),
+    ),
+  )
   .addOption(backendOption())
   .action(
-    action(async (o: any) => {
+    action(async (o: any, cmd?: Command) => {
+      if (o.base) {
+        const summary = await trainFromBase(o, cmd);
+        if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        return;
+      }
+      for (const flag of ['freezeUntil', 'preset'] as const)
+        if (o[flag] !== undefined) throw new Error(`--${kebab(flag)} needs --base`);
       const summary = await trainCommand(o, log);
       if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       if (summary.stopReason === 'interrupted') process.exit(130);

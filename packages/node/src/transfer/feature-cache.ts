@@ -4,7 +4,7 @@
  * The cache is keyed by everything that changes the features, so a stale one is never reused.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRng, shuffleInPlace } from '@convlens/core/data/rng';
 import { tf } from '@convlens/core/engine/backend';
@@ -23,6 +23,19 @@ export const extractorCounter = { images: 0 };
 
 export function cacheKey(parts: unknown): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
+
+/**
+ * What identifies an image's content cheaply (as make and rsync do): path, label, size and mtime.
+ * A file that can't be stat'ed keys as missing; the stream reports it when it is read.
+ */
+export async function fileIdentities(items: ImageItem[]): Promise<[string, number, number, number][]> {
+  return Promise.all(
+    items.map(async (i): Promise<[string, number, number, number]> => {
+      const s = await stat(i.path).catch(() => null);
+      return [i.path, i.label, s?.size ?? -1, s?.mtimeMs ?? -1];
+    }),
+  );
 }
 
 /** Returns the cached split, computing it first when `dir/<key>.f32` is absent. */

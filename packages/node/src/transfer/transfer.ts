@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { AugmentParams } from '@convlens/core/data/augment';
 import { tf } from '@convlens/core/engine/backend';
+import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
 import type { Preprocess, PresetName } from '@convlens/core/preprocess/presets';
 import {
   type ImageItem,
@@ -20,7 +21,13 @@ import { importModel, inputGeometry } from '../import/import-model.ts';
 import { readPreprocess, saveImported } from '../import/save-imported.ts';
 import { writeDirAtomic } from '../io/atomic.ts';
 import { buildHead, cutAt, parseHead } from './cut.ts';
-import { cachedFeatures, cacheKey, extractorCounter, featureBatches } from './feature-cache.ts';
+import {
+  cachedFeatures,
+  cacheKey,
+  extractorCounter,
+  featureBatches,
+  fileIdentities,
+} from './feature-cache.ts';
 
 export interface TransferOptions {
   base: string;
@@ -112,14 +119,17 @@ export async function runTransfer(
     metrics: ['accuracy'],
   });
   const cacheDir = o.cacheDir ?? join(dirname(o.out), '.convlens-feature-cache');
-  const keyOf = (split: string, items: ImageItem[]) =>
+  // Keyed by content, not names: the frozen part's weights and each image's size and mtime, so a
+  // re-exported base or an edited image under the same path never reuses stale features.
+  const baseId = modelFingerprint(extractor);
+  const keyOf = async (split: string, items: ImageItem[]) =>
     cacheKey({
-      base: o.base,
+      base: baseId,
       layer: o.freezeUntil,
       preprocess,
       geometry,
       split,
-      items: items.map((i) => i.path),
+      items: await fileIdentities(items),
       onCorrupt: o.onCorrupt,
     });
 
@@ -133,7 +143,7 @@ export async function runTransfer(
   ): Promise<Batches> => {
     if (o.cache && !augment)
       return featureBatches(
-        await cachedFeatures(extractor, items, stream(), cacheDir, keyOf(split, items)),
+        await cachedFeatures(extractor, items, stream(), cacheDir, await keyOf(split, items)),
         o.batchSize,
         o.seed + epoch,
       );
