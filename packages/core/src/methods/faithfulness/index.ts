@@ -4,3 +4,4 @@ export * from './pointing-game.ts';
 export * from './randomization.ts';
 export * from './rank-correlation.ts';
 export * from './road.ts';
+export * from './table.ts';
