@@ -161,12 +161,15 @@ export async function loadKeras3Weights(
   model: tf.LayersModel,
   bytes: Uint8Array,
   source: string,
+  groups: Map<string, string> = new Map(),
 ): Promise<void> {
   const { file, close } = await openH5(bytes, source);
   try {
     for (const layer of model.layers) {
       if (layer.weights.length === 0) continue;
-      const g = quiet(() => file.get(`layers/${layer.name}/vars`));
+      // Keras 3's class-numbered group; the layer's own name as a fallback (older writers).
+      const at = (name: string) => quiet(() => file.get(`layers/${name}/vars`));
+      const g = at(groups.get(layer.name) ?? layer.name) ?? at(layer.name);
       if (!(g instanceof h5wasm.Group)) throw new Error(`${source}: no weights for layer '${layer.name}'`);
       const n = g.keys().length;
       const values: tf.Tensor[] = [];

@@ -1,7 +1,7 @@
 /** Keras 3 `.keras` files: a zip holding config.json (the model config) and model.weights.h5. */
 import type { tf } from '@convlens/core/engine/backend';
 import { unzipSync } from 'fflate';
-import { modelFromKerasConfig } from './keras-config.ts';
+import { keras3WeightGroups, modelFromKerasConfig } from './keras-config.ts';
 import { loadKeras3Weights } from './keras-h5.ts';
 
 export async function loadKerasZip(bytes: Uint8Array, source: string): Promise<tf.LayersModel> {
@@ -22,6 +22,6 @@ export async function loadKerasZip(bytes: Uint8Array, source: string): Promise<t
     throw new Error(`${source}: config.json is not valid JSON`);
   }
   const model = await modelFromKerasConfig(config, `${source}:config.json`);
-  await loadKeras3Weights(model, weights, `${source}:model.weights.h5`);
+  await loadKeras3Weights(model, weights, `${source}:model.weights.h5`, keras3WeightGroups(config));
   return model;
 }
