@@ -109,6 +109,24 @@ function softmaxNet(): tf.LayersModel {
   return m;
 }
 
+/**
+ * 8×8×2 → conv 'c' (1×1, identity, bias −0.3, relu) → maxpool 'pool' → GAP → 'logits' (20·I) →
+ * softmax: class c is 20·mean(relu(x_c − 0.3)), pooled.
+ */
+function quadrantChannelNet(): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(
+    tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 2, kernelSize: 1, activation: 'relu', name: 'c' }),
+  );
+  m.add(tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }));
+  m.add(tf.layers.globalAveragePooling2d({ name: 'gap' }));
+  m.add(tf.layers.dense({ units: 2, name: 'logits' }));
+  m.add(tf.layers.activation({ activation: 'softmax', name: 'probs' }));
+  m.getLayer('c').setWeights([tf.tensor4d([1, 0, 0, 1], [1, 1, 2, 2]), tf.tensor1d([-0.3, -0.3])]);
+  m.getLayer('logits').setWeights([tf.tensor2d([20, 0, 0, 20], [2, 2]), tf.zeros([2])]);
+  return m;
+}
+
 function randomImage(n: number, seed: number): Float32Array {
   const r = rng(seed);
   return Float32Array.from({ length: n }, () => r());
@@ -309,5 +327,76 @@ describe('perturbation methods', () => {
     model.dispose();
     lin16.dispose();
     net.dispose();
+  });
+
+  it('Score-CAM puts the map where the target’s evidence is, per example and target', async () => {
+    // Channel 0 of the input is bright in the top-left quadrant, channel 1 in the bottom-right;
+    // class c = 20·mean(relu(x_c − 0.3)): only its own channel's quadrant matters to each class.
+    const model = quadrantChannelNet();
+    const img = new Float32Array(8 * 8 * 2);
+    const r = rng(9);
+    for (let p = 0; p < 64; p++) {
+      const q = quadrant(p, 8, 4, 4);
+      img[p * 2] = q === 0 ? 0.9 : 0.2 * r();
+      img[p * 2 + 1] = q === 3 ? 0.9 : 0.2 * r();
+    }
+    const x = tf.tensor4d([...img, ...img], [2, 8, 8, 2]);
+    for (const layer of ['c', undefined]) {
+      const e = await scoreCam.explain({ model, input: x, target: [0, 1], layer });
+      expect(e.layer).toBe(layer ?? 'pool');
+      expect(e.signed).toBe(false);
+      for (const [i, q] of [
+        [0, 0],
+        [1, 3],
+      ]) {
+        const m = e.maps[i];
+        const total = m.reduce((a, b) => a + b, 0);
+        const inside = m.reduce((a, v, p) => a + (quadrant(p, 8, 4, 4) === q ? v : 0), 0);
+        // Bilinear upsampling from the 4×4 pool spreads some mass over the quadrant's border.
+        expect(inside / total, `example ${i}, layer ${e.layer}`).toBeGreaterThan(layer ? 0.9 : 0.8);
+        // Softmax over the two channels of the masked scores: the target's own channel wins.
+        const w = (e.meta.channelWeights as number[][])[i];
+        expect(w[0] + w[1]).toBeCloseTo(1, 5);
+        expect(w[i]).toBeGreaterThan(0.9);
+      }
+    }
+    // At the conv layer (8×8, no upsampling) the weights are exactly softmax([3, 0]): mean(relu) = 0.6·¼.
+    const at = await scoreCam.explain({ model, input: x, target: [0, 1], layer: 'c' });
+    const soft = Math.exp(3) / (Math.exp(3) + 1);
+    expect((at.meta.channelWeights as number[][])[0][0]).toBeCloseTo(soft, 4);
+    expect((at.meta.channelWeights as number[][])[1][1]).toBeCloseTo(soft, 4);
+    expect(at.maps[0][0]).toBeCloseTo(soft * 0.6, 4);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('registered after occlusion, deterministic per seed, and leak no tensors', async () => {
+    expect(PERTURBATION_METHODS.map((m) => m.id)).toEqual(['occlusion', 'lime', 'kernel-shap', 'scorecam']);
+    const model = softmaxNet();
+    const x = tf.tensor4d(randomImage(2 * 8 * 8 * 2, 13), [2, 8, 8, 2]);
+    const opts: Record<string, Record<string, unknown>> = {
+      lime: { samples: 40, batch: 16, segments: 'slic', nSegments: 6 },
+      'kernel-shap': { samples: 40, batch: 16, cell: 2, fill: 'mean' },
+      scorecam: { batch: 3 },
+    };
+    for (const method of PERTURBATION_METHODS.filter((m) => m.id !== 'occlusion')) {
+      const run = (seed: number) =>
+        method.explain({ model, input: x, target: [0, 2], options: { ...opts[method.id], seed } });
+      const first = await run(1);
+      const before = tf.memory().numTensors;
+      const again = await run(1);
+      const other = await run(2);
+      expect(tf.memory().numTensors, method.id).toBe(before);
+      for (let i = 0; i < 2; i++) {
+        expect(Array.from(again.maps[i]), method.id).toEqual(Array.from(first.maps[i]));
+        expect(first.maps[i].every(Number.isFinite)).toBe(true);
+        expect(first.maps[i].length).toBe(64);
+      }
+      // The sampling methods depend on the seed (Score-CAM has nothing random).
+      const differs = first.maps.some((m, i) => m.some((v, p) => v !== other.maps[i][p]));
+      expect(differs, method.id).toBe(method.id !== 'scorecam');
+    }
+    x.dispose();
+    model.dispose();
   });
 });
