@@ -28,7 +28,31 @@ export interface BenchReport {
   file?: string;
 }
 
-const MEASURES = ['forward_img_s', 'train_img_s', 'input_grad_img_s', 'actmax_steps_s'] as const;
+/**
+ * Measures compared with the peer: rates (higher is better) and times (lower is better). Every
+ * ratio reads the same way, > 1 when convlens is faster: convlens/peer for rates, peer/convlens
+ * for times. A measure the peer does not report (Grad-CAM at batch 64) has no ratio.
+ */
+const MEASURES: { key: keyof ConvlensBench & string; kind: 'rate' | 'time' }[] = [
+  { key: 'forward_img_s', kind: 'rate' },
+  { key: 'train_img_s', kind: 'rate' },
+  { key: 'input_grad_img_s', kind: 'rate' },
+  { key: 'actmax_steps_s', kind: 'rate' },
+  { key: 'gradcam_ms', kind: 'time' },
+  { key: 'gradcam_b64_ms', kind: 'time' },
+];
+
+/** convlens vs peer for each measure both report. */
+export function benchRatios(convlens: ConvlensBench, peer: PeerResult): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const { key, kind } of MEASURES) {
+    const ours = Number(convlens[key]);
+    const theirs = Number(peer[key]);
+    if (!(ours > 0 && theirs > 0)) continue;
+    out[key] = Math.round((kind === 'rate' ? ours / theirs : theirs / ours) * 1000) / 1000;
+  }
+  return out;
+}
 
 export async function runBench(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   await initBackend(opts.backend);
@@ -49,12 +73,7 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
       log('PyTorch peer: timing the same model …');
       try {
         report.peer = await runPeer(script, opts.reps);
-        report.ratios = Object.fromEntries(
-          MEASURES.map((m) => [
-            m,
-            Math.round((convlens[m] / Number((report.peer as PeerResult)[m])) * 1000) / 1000,
-          ]),
-        );
+        report.ratios = benchRatios(convlens, report.peer);
       } catch (err: any) {
         report.peerError = err.message;
       }
@@ -68,12 +87,12 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
 
 export function formatBench(r: BenchReport): string {
   const rows = [['measure', 'convlens', 'peer', 'ratio']];
-  for (const m of MEASURES) {
+  for (const { key } of MEASURES) {
     rows.push([
-      m,
-      String(r.convlens[m]),
-      r.peer ? String(r.peer[m]) : '-',
-      r.ratios ? r.ratios[m].toFixed(3) : '-',
+      key,
+      String(r.convlens[key] ?? '-'),
+      r.peer ? String(r.peer[key] ?? '-') : '-',
+      r.ratios?.[key] !== undefined ? r.ratios[key].toFixed(3) : '-',
     ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
@@ -81,6 +100,7 @@ export function formatBench(r: BenchReport): string {
   if (r.peerError) lines.push(`peer: ${r.peerError}`);
   else if (r.peer)
     lines.push(`peer: ${r.peer.peer} torch ${r.peer.torch}, ${r.peer.threads} threads, BLAS ${r.peer.blas}`);
+  lines.push('ratio > 1: convlens faster (rates: convlens/peer; *_ms times: peer/convlens)');
   lines.push(
     `backend: ${r.convlens.backend}, ${r.threads} thread(s); stats/forward ${r.convlens.stats_vs_forward}; results: ${r.file}`,
   );

@@ -1,10 +1,12 @@
 /**
  * convlens's own throughput on the lab CNN (pw11, 28×28×1, random data), measured the way the
  * PyTorch peer measures it: forward (batch 256), training with Adam (batch 128), gradient of the top
- * logit w.r.t. the input (batch 64). Each number is the median of timed repetitions after warm-up.
+ * logit w.r.t. the input (batch 64), Grad-CAM at the last conv layer (batch 1 and 64). Each number
+ * is the median of timed repetitions after warm-up.
  */
 
 import { tf } from '@convlens/core/engine/backend';
+import { getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { buildModel } from '@convlens/core/models/build';
 import { logitsModel } from '@convlens/core/models/logits';
 import { trainModel } from '@convlens/core/train/loop';
@@ -19,6 +21,10 @@ export interface ConvlensBench {
   input_grad_img_s: number;
   /** Act-max steps per second, 10 classes in one batch (256 steps). */
   actmax_steps_s: number;
+  /** Grad-CAM of the top class at the last conv layer, one image: milliseconds. */
+  gradcam_ms: number;
+  /** The same at batch 64: milliseconds per image. */
+  gradcam_b64_ms: number;
   /** Dataset statistics (every layer: class means and maps, mode maps, top-9), images per second. */
   stats_img_s: number;
   /** stats_img_s / forward_img_s: what the statistics cost over plain inference. */
@@ -101,12 +107,46 @@ export async function measureInputGradient(model: tf.LayersModel, opts: MeasureO
   return 64 / t;
 }
 
+/** The layer the peer's Grad-CAM uses: the last conv layer's (ReLU'd) output, before pooling. */
+export function lastConvLayer(model: tf.LayersModel): string {
+  const convs = model.layers.filter((l) => l.getClassName() === 'Conv2D');
+  const last = convs[convs.length - 1];
+  if (!last) throw new Error(`model '${model.name}' has no Conv2D layer`);
+  return last.name;
+}
+
+/**
+ * Grad-CAM through the product's own method, milliseconds per image at a batch size: the top class
+ * from a forward pass, then the method (layer gradients, weighting, ReLU, upsampling, read-back),
+ * as the peer times argmax + backward + weighting for one image.
+ */
+export async function measureGradcam(
+  model: tf.LayersModel,
+  batch: number,
+  opts: MeasureOptions,
+): Promise<number> {
+  const gradcam = getExplainMethod('gradcam');
+  const layer = lastConvLayer(model);
+  const x = randomImages(batch);
+  const t = await timed(async () => {
+    const top = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1));
+    const target = Array.from(await top.data());
+    top.dispose();
+    await gradcam.explain({ model, input: x, target, layer });
+  }, opts);
+  x.dispose();
+  return (1000 * t) / batch;
+}
+
 export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBench> {
   const model = buildModel('pw11', { inputShape: [28, 28, 1], numClasses: 10, seed: 1 });
   const forward = await measureForward(model, opts);
   const train = await measureTraining(model, opts);
   const inputGrad = await measureInputGradient(model, opts);
   const actmax = await measureActmax(model);
+  // One image is a few milliseconds: more repetitions, as the peer uses (at least 20).
+  const gradcam1 = await measureGradcam(model, 1, { ...opts, reps: Math.max(opts.reps, 20) });
+  const gradcam64 = await measureGradcam(model, 64, opts);
   const stats = await measureStats(model);
   model.dispose();
   return {
@@ -115,6 +155,8 @@ export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBen
     train_img_s: round1(train),
     input_grad_img_s: round1(inputGrad),
     actmax_steps_s: round1(actmax),
+    gradcam_ms: round3(gradcam1),
+    gradcam_b64_ms: round3(gradcam64),
     stats_img_s: round1(stats),
     stats_vs_forward: Math.round((stats / forward) * 1000) / 1000,
   };
@@ -122,4 +164,8 @@ export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBen
 
 export function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+export function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
 }

@@ -14,6 +14,9 @@ export interface PeerResult {
   forward_img_s: number;
   train_img_s: number;
   input_grad_img_s: number;
+  actmax_steps_s?: number;
+  /** Grad-CAM of one image at the last conv layer, milliseconds. */
+  gradcam_ms?: number;
   [k: string]: unknown;
 }
 
