@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
 import { kernelShap, shapCoalitions } from '../src/methods/explain/kernel-shap.ts';
-import { lime, limeFit, randomMasks } from '../src/methods/explain/lime.ts';
+import { lime, limeFit, limeWeights, randomMasks } from '../src/methods/explain/lime.ts';
 import { PERTURBATION_METHODS } from '../src/methods/explain/perturbation-methods.ts';
 import { scoreCam } from '../src/methods/explain/score-cam.ts';
 import { gridSegments, type Segmentation, slicSegments } from '../src/methods/explain/superpixels.ts';
@@ -206,6 +206,19 @@ describe('perturbation methods', () => {
     for (let j = 0; j < 6; j++) expect(fit.coef[j]).toBeCloseTo(coef[j], 5);
     expect(fit.intercept).toBeCloseTo(0.3, 5);
     expect(fit.r2).toBeCloseTo(1, 8);
+    // LIME's kernel: sqrt(exp(−d²/0.25²)), d the cosine distance to all-ones (1 − √(on/m) for 0/1 rows).
+    const w = limeWeights(
+      [
+        [1, 1, 1, 1],
+        [1, 0, 1, 0],
+        [0, 0, 0, 0],
+      ],
+      0.25,
+    );
+    expect(w[0]).toBe(1);
+    expect(w[1]).toBeCloseTo(Math.sqrt(Math.exp(-((1 - Math.SQRT1_2) ** 2) / 0.0625)), 10);
+    expect(w[1]).toBeCloseTo(0.5034, 3);
+    expect(w[2]).toBeCloseTo(Math.sqrt(Math.exp(-16)), 10);
     // The ridge penalty shrinks the coefficients towards zero (by a few percent at alpha 1).
     const ridge = limeFit(rows, y, 1);
     for (const j of [0, 3, 4]) {
@@ -319,6 +332,7 @@ describe('perturbation methods', () => {
       const sum = (en.meta.attributionSum as number[])[i];
       expect(Math.abs(fx - base)).toBeGreaterThan(1e-3);
       expect(Math.abs(sum - (fx - base))).toBeLessThan(1e-6);
+      expect(Math.abs((en.meta.efficiencyGap as number[])[i])).toBeLessThan(1e-6);
       const byPixels = en.maps[i].reduce((a, b) => a + b, 0) / 4; // each 2×2 segment covers 4 pixels
       expect(Math.abs(byPixels - (fx - base))).toBeLessThan(1e-3);
     }

@@ -12,6 +12,7 @@ import {
   coalitionOutputs,
   type SegmentOptions,
   segmentBatch,
+  segmentKind,
   segmentMap,
   segmentMaps,
 } from './superpixels.ts';
@@ -209,11 +210,15 @@ export const kernelShap: ExplainMethod<KernelShapOptions> = {
     try {
       return await finish('kernel-shap', maps, targets, true, {
         meta: {
+          segmentation: segmentKind(H, W, o),
+          fill: o.fill ?? 0,
           segments: images.map((im) => im.seg.count),
           evaluations: results.map((r) => r.evaluations),
           baseValue: results.map((r) => r.base),
           fx: results.map((r) => r.fx),
           attributionSum: results.map((r) => r.phi.reduce((a, b) => a + b, 0)),
+          // Σφ − (f(x) − f(all hidden)): zero up to rounding, by construction.
+          efficiencyGap: results.map((r) => r.phi.reduce((a, b) => a + b, 0) - (r.fx - r.base)),
           shapValues: results.map((r) => Array.from(r.phi)),
         },
       });

@@ -11,6 +11,7 @@ import {
   coalitionOutputs,
   type SegmentOptions,
   segmentBatch,
+  segmentKind,
   segmentMap,
   segmentMaps,
 } from './superpixels.ts';
@@ -110,6 +111,8 @@ export const lime: ExplainMethod<LimeOptions> = {
       return await finish('lime', maps, targets, true, {
         meta: {
           samples,
+          segmentation: segmentKind(req.input.shape[1], req.input.shape[2], o),
+          fill: o.fill ?? 0,
           segments: images.map((im) => im.seg.count),
           r2: fits.map((f) => f.r2),
           intercept: fits.map((f) => f.intercept),

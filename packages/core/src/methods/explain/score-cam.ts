@@ -72,7 +72,7 @@ export const scoreCam: ExplainMethod<ScoreCamOptions> = {
   id: 'scorecam',
   title: 'Score-CAM',
   description:
-    'Weights each channel of a conv layer by the class score of the input masked with that channel’s activation (softmax over channels), no gradients: less noisy than Grad-CAM, one forward pass per channel.',
+    'Weights each channel of a conv layer by the class score of the input masked with that channel’s upsampled activation (softmax over channels): a CAM without gradients, one forward pass per channel.',
   needsLayer: true,
   async explain(req: ExplainRequest<ScoreCamOptions>): Promise<Explanation> {
     const targets = resolveTargets(req.model, req);

@@ -221,6 +221,11 @@ export function slicSegments(
   return { ...connected, height, width };
 }
 
+/** The segmentation asked for, or by default a grid below 64 pixels a side (SLIC is ragged there), else SLIC. */
+export function segmentKind(height: number, width: number, options: SegmentOptions): 'slic' | 'grid' {
+  return options.segments ?? (Math.min(height, width) < 64 ? 'grid' : 'slic');
+}
+
 /** The segmentation LIME and KernelSHAP use for one [H, W, C] image, from their options. */
 export function segmentImage(
   image: Float32Array,
@@ -229,7 +234,7 @@ export function segmentImage(
   channels: number,
   options: SegmentOptions = {},
 ): Segmentation {
-  const kind = options.segments ?? (Math.min(height, width) < 64 ? 'grid' : 'slic');
+  const kind = segmentKind(height, width, options);
   if (kind === 'grid')
     return gridSegments(height, width, options.cell ?? Math.max(2, Math.round(Math.min(height, width) / 7)));
   if (kind === 'slic') return slicSegments(image, height, width, channels, options);
