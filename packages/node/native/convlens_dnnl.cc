@@ -1,0 +1,361 @@
+// convlens's native CPU kernels: oneDNN convolutions and matmuls run in place on Float32Array
+// views of the wasm backend's heap (no copies in or out). Loaded by packages/node/src/engine/native.ts,
+// which builds this file with one g++ command on first use.
+//
+// Every function takes its operands as Float32Arrays and its geometry as an Int32Array; primitives
+// are cached by geometry because creating one (JIT code generation) costs far more than running it.
+// User memory is always plain: NHWC activations, HWIO ([kh,kw,in,out]) filters, row-major matrices.
+// Convolutions let oneDNN pick its own weight layout (plain HWIO sends AVX-512 machines to slower
+// kernels) and reorder the small filters around the call; activations stay NHWC, which its
+// brgemm/jit kernels read directly.
+
+#include <node_api.h>
+
+#include <dnnl.hpp>
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+engine& cpu() {
+  static engine e(engine::kind::cpu, 0);
+  return e;
+}
+
+// One stream per thread: Node workers may call in concurrently; primitives are thread-safe.
+stream& strm() {
+  thread_local stream s(cpu());
+  return s;
+}
+
+// An operand the primitive may want in another layout than the user's: `inner` is allocated once
+// and a reorder converts between it and the user's buffer around each call.
+struct Arg {
+  int key;            // DNNL_ARG_*
+  memory::desc user;  // the layout of the Float32Array passed in
+  memory::desc want;  // the layout the primitive was built for
+  bool input;         // reorder user → inner before, else inner → user after
+  std::shared_ptr<memory> inner;
+  std::shared_ptr<reorder> conv;
+};
+
+struct Op {
+  std::unique_ptr<primitive> prim;
+  std::vector<Arg> args;
+  std::unique_ptr<memory> scratch;
+  std::string impl;
+};
+
+std::mutex cache_mutex;
+std::unordered_map<std::string, std::unique_ptr<Op>> cache;
+
+// Finishes an Op from its primitive descriptor: arguments whose layout differs get an inner buffer
+// and a reorder, and a scratchpad is allocated once (user-managed, so calls don't allocate).
+template <typename PD>
+void finish(Op& op, const PD& pd, std::vector<Arg> args) {
+  for (auto& a : args) {
+    a.want = pd.query_md(query::exec_arg_md, a.key);
+    if (a.want != a.user) {
+      a.inner = std::make_shared<memory>(a.want, cpu());
+      a.conv = a.input ? std::make_shared<reorder>(reorder::primitive_desc(cpu(), a.user, cpu(), a.want))
+                       : std::make_shared<reorder>(reorder::primitive_desc(cpu(), a.want, cpu(), a.user));
+    }
+  }
+  op.scratch = std::make_unique<memory>(pd.scratchpad_desc(), cpu());
+  op.impl = pd.impl_info_str();
+  op.args = std::move(args);
+}
+
+// Runs an Op on the given user pointers (one per Arg, same order).
+void run(Op& op, const std::vector<void*>& ptrs) {
+  auto& s = strm();
+  std::unordered_map<int, memory> exec{{DNNL_ARG_SCRATCHPAD, *op.scratch}};
+  std::vector<std::pair<Arg*, memory>> after;
+  for (size_t i = 0; i < op.args.size(); i++) {
+    Arg& a = op.args[i];
+    memory u(a.user, cpu(), ptrs[i]);
+    if (!a.inner) {
+      exec.insert({a.key, u});
+    } else {
+      if (a.input) a.conv->execute(s, u, *a.inner);
+      else after.push_back({&a, u});
+      exec.insert({a.key, *a.inner});
+    }
+  }
+  op.prim->execute(s, exec);
+  for (auto& [a, u] : after) a->conv->execute(s, *a->inner, u);
+  s.wait();
+}
+
+// ---- N-API plumbing -------------------------------------------------------------------------------
+
+struct JsError {
+  std::string message;
+};
+
+float* f32(napi_env env, napi_value v, size_t need, const char* what) {
+  napi_valuetype vt;
+  napi_typeof(env, v, &vt);
+  if (vt == napi_null || vt == napi_undefined) return nullptr;
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float32_array)
+    throw JsError{std::string(what) + ": expected a Float32Array"};
+  if (length < need) throw JsError{std::string(what) + ": Float32Array too short"};
+  return static_cast<float*>(data);
+}
+
+std::vector<int> ints(napi_env env, napi_value v) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array)
+    throw JsError{"geometry: expected an Int32Array"};
+  auto* p = static_cast<int32_t*>(data);
+  return std::vector<int>(p, p + length);
+}
+
+std::string key_of(const char* kind, const std::vector<int>& d) {
+  std::string k(kind);
+  for (int x : d) k += ',' + std::to_string(x);
+  return k;
+}
+
+template <typename F>
+napi_value guarded(napi_env env, napi_callback_info info, size_t argc, F body) {
+  std::vector<napi_value> argv(argc);
+  size_t got = argc;
+  napi_get_cb_info(env, info, &got, argv.data(), nullptr, nullptr);
+  try {
+    if (got < argc) throw JsError{"too few arguments"};
+    return body(argv);
+  } catch (const JsError& e) {
+    napi_throw_error(env, nullptr, e.message.c_str());
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("oneDNN: ") + e.what()).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+napi_value str(napi_env env, const std::string& s) {
+  napi_value v;
+  napi_create_string_utf8(env, s.c_str(), s.size(), &v);
+  return v;
+}
+
+// ---- convolutions ---------------------------------------------------------------------------------
+
+// Geometry: N, H, W, CI, KH, KW, CO, OH, OW, SH, SW, PT, PL, PB, PR [, bias, relu] (forward only).
+struct ConvGeom {
+  memory::dim n, h, w, ci, kh, kw, co, oh, ow, sh, sw, pt, pl, pb, pr;
+  explicit ConvGeom(const std::vector<int>& d) {
+    if (d.size() < 15) throw JsError{"conv geometry: 15 values expected"};
+    n = d[0], h = d[1], w = d[2], ci = d[3], kh = d[4], kw = d[5], co = d[6], oh = d[7], ow = d[8];
+    sh = d[9], sw = d[10], pt = d[11], pl = d[12], pb = d[13], pr = d[14];
+  }
+  memory::desc src(tag t = tag::nhwc) const { return {{n, ci, h, w}, dt::f32, t}; }
+  memory::desc wei(tag t = tag::hwio) const { return {{co, ci, kh, kw}, dt::f32, t}; }
+  memory::desc dst(tag t = tag::nhwc) const { return {{n, co, oh, ow}, dt::f32, t}; }
+  memory::dims strides() const { return {sh, sw}; }
+  memory::dims padl() const { return {pt, pl}; }
+  memory::dims padr() const { return {pb, pr}; }
+  size_t nsrc() const { return n * h * w * ci; }
+  size_t nwei() const { return kh * kw * ci * co; }
+  size_t ndst() const { return n * oh * ow * co; }
+};
+
+// Activations in NHWC as given; weights in whatever layout oneDNN prefers.
+convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, prop_kind pk, bool bias, bool relu) {
+  auto d = bias ? convolution_forward::desc(pk, algorithm::convolution_direct, g.src(), g.wei(tag::any),
+                                            memory::desc({g.co}, dt::f32, tag::a), g.dst(), g.strides(),
+                                            g.padl(), g.padr())
+                : convolution_forward::desc(pk, algorithm::convolution_direct, g.src(), g.wei(tag::any),
+                                            g.dst(), g.strides(), g.padl(), g.padr());
+  primitive_attr attr;
+  attr.set_scratchpad_mode(scratchpad_mode::user);
+  if (relu) {
+    post_ops po;
+    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(po);
+  }
+  return convolution_forward::primitive_desc(d, attr, cpu());
+}
+
+Op& cached(const std::string& key, const std::function<void(Op&)>& make) {
+  std::lock_guard<std::mutex> lock(cache_mutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  auto op = std::make_unique<Op>();
+  make(*op);
+  return *cache.emplace(key, std::move(op)).first->second;
+}
+
+// conv2d(x, w, bias | null, y, geometry[17]) → implementation name
+napi_value conv2d(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 5, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[4]);
+    ConvGeom g(d);
+    bool bias = d.size() > 15 && d[15];
+    bool relu = d.size() > 16 && d[16];
+    float* x = f32(env, a[0], g.nsrc(), "x");
+    float* w = f32(env, a[1], g.nwei(), "filter");
+    float* b = bias ? f32(env, a[2], g.co, "bias") : nullptr;
+    float* y = f32(env, a[3], g.ndst(), "y");
+    Op& op = cached(key_of("conv", d), [&](Op& op) {
+      auto pd = fwd_pd(g, prop_kind::forward_inference, bias, relu);
+      op.prim = std::make_unique<convolution_forward>(pd);
+      std::vector<Arg> args;
+      args.push_back({DNNL_ARG_SRC, g.src(), {}, true});
+      args.push_back({DNNL_ARG_WEIGHTS, g.wei(), {}, true});
+      if (bias) args.push_back({DNNL_ARG_BIAS, memory::desc({g.co}, dt::f32, tag::a), {}, true});
+      args.push_back({DNNL_ARG_DST, g.dst(), {}, false});
+      finish(op, pd, std::move(args));
+    });
+    std::vector<void*> ptrs{x, w};
+    if (bias) ptrs.push_back(b);
+    ptrs.push_back(y);
+    run(op, ptrs);
+    return str(env, op.impl);
+  });
+}
+
+// conv2dBackpropFilter(x, dy, dw, geometry[15])
+napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[3]);
+    ConvGeom g(d);
+    float* x = f32(env, a[0], g.nsrc(), "x");
+    float* dy = f32(env, a[1], g.ndst(), "dy");
+    float* dw = f32(env, a[2], g.nwei(), "dw");
+    Op& op = cached(key_of("bwdw", d), [&](Op& op) {
+      auto hint = fwd_pd(g, prop_kind::forward_training, false, false);
+      auto bd = convolution_backward_weights::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any),
+                                                   g.dst(), g.strides(), g.padl(), g.padr());
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      auto pd = convolution_backward_weights::primitive_desc(bd, attr, cpu(), hint);
+      op.prim = std::make_unique<convolution_backward_weights>(pd);
+      finish(op, pd,
+             {{DNNL_ARG_SRC, g.src(), {}, true},
+              {DNNL_ARG_DIFF_DST, g.dst(), {}, true},
+              {DNNL_ARG_DIFF_WEIGHTS, g.wei(), {}, false}});
+    });
+    run(op, {x, dy, dw});
+    return str(env, op.impl);
+  });
+}
+
+// conv2dBackpropInput(dy, w, dx, geometry[15])
+napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[3]);
+    ConvGeom g(d);
+    float* dy = f32(env, a[0], g.ndst(), "dy");
+    float* w = f32(env, a[1], g.nwei(), "filter");
+    float* dx = f32(env, a[2], g.nsrc(), "dx");
+    Op& op = cached(key_of("bwdd", d), [&](Op& op) {
+      auto hint = fwd_pd(g, prop_kind::forward_training, false, false);
+      auto bd = convolution_backward_data::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any),
+                                                g.dst(), g.strides(), g.padl(), g.padr());
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      auto pd = convolution_backward_data::primitive_desc(bd, attr, cpu(), hint);
+      op.prim = std::make_unique<convolution_backward_data>(pd);
+      finish(op, pd,
+             {{DNNL_ARG_DIFF_DST, g.dst(), {}, true},
+              {DNNL_ARG_WEIGHTS, g.wei(), {}, true},
+              {DNNL_ARG_DIFF_SRC, g.src(), {}, false}});
+    });
+    run(op, {dy, w, dx});
+    return str(env, op.impl);
+  });
+}
+
+// ---- matmul ---------------------------------------------------------------------------------------
+
+// matmul(a, b, bias | null, c, geometry[8]): geometry = batchA, batchB, M, K, N, transposeA,
+// transposeB, flags (1: bias of N values, 2: relu). A is [batchA, M, K] (or [batchA, K, M] when
+// transposed), B is [batchB, K, N] (or [batchB, N, K]); batches of 1 broadcast. C is [max batch, M, N].
+napi_value matmul_fn(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 5, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[4]);
+    if (d.size() < 8) throw JsError{"matmul geometry: 8 values expected"};
+    memory::dim ba = d[0], bb = d[1], m = d[2], k = d[3], n = d[4];
+    bool ta = d[5], tb = d[6], bias = d[7] & 1, relu = d[7] & 2;
+    memory::dim bc = ba > bb ? ba : bb;
+    float* pa = f32(env, a[0], ba * m * k, "a");
+    float* pb = f32(env, a[1], bb * k * n, "b");
+    float* pbias = bias ? f32(env, a[2], n, "bias") : nullptr;
+    float* pc = f32(env, a[3], bc * m * n, "c");
+    memory::desc amd({ba, m, k}, dt::f32, ta ? memory::dims{m * k, 1, m} : memory::dims{m * k, k, 1});
+    memory::desc bmd({bb, k, n}, dt::f32, tb ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
+    memory::desc cmd({bc, m, n}, dt::f32, memory::dims{m * n, n, 1});
+    memory::desc biasmd({1, 1, n}, dt::f32, memory::dims{n, n, 1});
+    Op& op = cached(key_of("matmul", d), [&](Op& op) {
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      if (relu) {
+        post_ops po;
+        po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+        attr.set_post_ops(po);
+      }
+      auto md = bias ? matmul::desc(amd, bmd, biasmd, cmd) : matmul::desc(amd, bmd, cmd);
+      auto pd = matmul::primitive_desc(md, attr, cpu());
+      op.prim = std::make_unique<matmul>(pd);
+      std::vector<Arg> args;
+      args.push_back({DNNL_ARG_SRC, amd, {}, true});
+      args.push_back({DNNL_ARG_WEIGHTS, bmd, {}, true});
+      if (bias) args.push_back({DNNL_ARG_BIAS, biasmd, {}, true});
+      args.push_back({DNNL_ARG_DST, cmd, {}, false});
+      finish(op, pd, std::move(args));
+    });
+    std::vector<void*> ptrs{pa, pb};
+    if (bias) ptrs.push_back(pbias);
+    ptrs.push_back(pc);
+    run(op, ptrs);
+    return str(env, op.impl);
+  });
+}
+
+// threads() → OpenMP threads oneDNN will use.
+napi_value threads(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, omp_get_max_threads(), &v);
+  return v;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() {
+  const struct {
+    const char* name;
+    napi_callback fn;
+  } fns[] = {{"conv2d", conv2d},
+             {"conv2dBackpropFilter", conv2d_backprop_filter},
+             {"conv2dBackpropInput", conv2d_backprop_input},
+             {"matmul", matmul_fn},
+             {"threads", threads}};
+  for (const auto& f : fns) {
+    napi_value v;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);
+    napi_set_named_property(env, exports, f.name, v);
+  }
+  return exports;
+}

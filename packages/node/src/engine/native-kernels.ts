@@ -1,0 +1,221 @@
+/**
+ * The native kernels: each allocates its output on the wasm backend, then hands Float32Array views
+ * of the heap (inputs and output, taken after the allocation since it may grow the heap) to the
+ * oneDNN addon, which reads and writes them in place. Cases the addon does not cover (other dtypes,
+ * dilation, NCHW, activations other than relu, broadcast biases, empty tensors) go to the kernel
+ * registered before it: convlens's wasm kernel or the built-in.
+ */
+import { registerWasmKernels } from '@convlens/core/engine/register';
+import {
+  _FusedMatMul,
+  BatchMatMul,
+  backend_util,
+  Conv2D,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  FusedConv2D,
+  getKernel,
+  type KernelConfig,
+  type KernelFunc,
+  registerKernel,
+  type TensorInfo,
+  unregisterKernel,
+} from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+// The wasm backend's kernels must be registered before they can be replaced.
+import '@tensorflow/tfjs-backend-wasm';
+import type { NativeAddon } from './native.ts';
+
+type Args = { inputs: any; backend: unknown; attrs: any };
+type NativeFn = (addon: NativeAddon, args: Args) => TensorInfo | null;
+
+const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+const isF32 = (...xs: (TensorInfo | undefined | null)[]) => xs.every((x) => !x || x.dtype === 'float32');
+
+function view(backend: BackendWasm, info: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+function dilationOne(d: number | [number, number] | undefined): boolean {
+  return d == null || (typeof d === 'number' ? d === 1 : d[0] === 1 && d[1] === 1);
+}
+
+/** Conv geometry for the addon, or null when it can't run it (NCHW, dilation, empty). */
+function convGeometry(
+  xShape: number[],
+  filterShape: number[],
+  attrs: { strides: any; pad: any; dataFormat?: any; dimRoundingMode?: any; dilations?: any },
+): { info: backend_util.Conv2DInfo; geom: number[] } | null {
+  if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') return null;
+  if (!dilationOne(attrs.dilations)) return null;
+  const info = backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outChannels } = info;
+  const { outHeight, outWidth, strideHeight, strideWidth, padInfo } = info;
+  if (size([batchSize, inHeight, inWidth, inChannels, outChannels, outHeight, outWidth]) === 0) return null;
+  const geom = [
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    filterHeight,
+    filterWidth,
+    outChannels,
+    outHeight,
+    outWidth,
+    strideHeight,
+    strideWidth,
+    padInfo.top,
+    padInfo.left,
+    padInfo.bottom,
+    padInfo.right,
+  ];
+  return { info, geom };
+}
+
+function conv(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+  if (!x || !filter || !isF32(x, filter, bias)) return null;
+  const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
+  if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return null;
+  const g = convGeometry(x.shape, filter.shape, args.attrs);
+  if (!g) return null;
+  const co = g.info.outChannels;
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
+  const y = backend.makeOutput(g.info.outShape, 'float32');
+  addon.conv2d(
+    view(backend, x),
+    view(backend, filter),
+    bias ? view(backend, bias) : null,
+    view(backend, y),
+    Int32Array.from([...g.geom, bias ? 1 : 0, activation === 'relu' ? 1 : 0]),
+  );
+  return y;
+}
+
+function conv2dBackpropFilter(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  if (!isF32(x, dy)) return null;
+  const g = convGeometry(x.shape, args.attrs.filterShape, args.attrs);
+  if (!g) return null;
+  const dw = backend.makeOutput(args.attrs.filterShape, 'float32');
+  addon.conv2dBackpropFilter(view(backend, x), view(backend, dy), view(backend, dw), Int32Array.from(g.geom));
+  return dw;
+}
+
+function conv2dBackpropInput(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  if (!isF32(dy, filter)) return null;
+  const g = convGeometry(args.attrs.inputShape, filter.shape, args.attrs);
+  if (!g) return null;
+  const dx = backend.makeOutput(args.attrs.inputShape, 'float32');
+  addon.conv2dBackpropInput(
+    view(backend, dy),
+    view(backend, filter),
+    view(backend, dx),
+    Int32Array.from(g.geom),
+  );
+  return dx;
+}
+
+function matmul(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+  if (!a || !b || !isF32(a, b, bias) || a.shape.length < 2 || b.shape.length < 2) return null;
+  const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
+  if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return null;
+  const { transposeA, transposeB } = args.attrs;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (k !== kb) return null; // let the original kernel report the mismatch
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = size(outerA);
+  const batchB = size(outerB);
+  // One side's batch broadcasts over the other's only when it is a single matrix.
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
+  const outer = batchA >= batchB ? outerA : outerB;
+  if (bias && size(bias.shape) !== n) return null;
+  if (m * n * k * Math.max(batchA, batchB) === 0) return null;
+  const c = backend.makeOutput([...outer, m, n], 'float32');
+  addon.matmul(
+    view(backend, a),
+    view(backend, b),
+    bias ? view(backend, bias) : null,
+    view(backend, c),
+    Int32Array.from([
+      batchA,
+      batchB,
+      m,
+      k,
+      n,
+      transposeA ? 1 : 0,
+      transposeB ? 1 : 0,
+      (bias ? 1 : 0) | (activation === 'relu' ? 2 : 0),
+    ]),
+  );
+  return c;
+}
+
+const IMPLS: [string, NativeFn][] = [
+  [Conv2D, (addon, args) => conv(addon, args, false)],
+  [FusedConv2D, (addon, args) => conv(addon, args, true)],
+  [Conv2DBackpropFilter, conv2dBackpropFilter],
+  [Conv2DBackpropInput, conv2dBackpropInput],
+  [BatchMatMul, (addon, args) => matmul(addon, args, false)],
+  [_FusedMatMul, (addon, args) => matmul(addon, args, true)],
+];
+
+/** The kernels registered before the native ones, restored by unregister(). */
+const replaced = new Map<string, KernelConfig>();
+/** Calls each kernel ran natively (not through its fallback): tests check the native path ran. */
+const calls = new Map<string, number>();
+
+export const NATIVE_KERNELS = {
+  names: IMPLS.map(([name]) => name),
+  calls,
+
+  register(addon: NativeAddon): void {
+    registerWasmKernels();
+    for (const [name, impl] of IMPLS) {
+      const previous = getKernel(name, 'wasm');
+      if (!previous) continue;
+      replaced.set(name, previous);
+      unregisterKernel(name, 'wasm');
+      const fallback = previous.kernelFunc as KernelFunc;
+      registerKernel({
+        kernelName: name,
+        backendName: 'wasm',
+        kernelFunc: ((args: Args) => {
+          const out = impl(addon, args);
+          if (!out) return fallback(args as any);
+          calls.set(name, (calls.get(name) ?? 0) + 1);
+          return out;
+        }) as any,
+        // Keeps the built-in's setup (it binds the wasm function the fallback calls).
+        setupFunc: previous.setupFunc,
+      });
+    }
+  },
+
+  unregister(): void {
+    for (const [name, previous] of replaced) {
+      unregisterKernel(name, 'wasm');
+      registerKernel(previous);
+    }
+    replaced.clear();
+  },
+};

@@ -1,0 +1,276 @@
+// Native oneDNN kernels (Node): each one equals the tfjs cpu backend on assorted shapes, pw11's
+// gradients equal cpu's, nothing leaks, and threaded wasm (a SharedArrayBuffer heap) works too.
+// Skipped, with the reason in the suite's name, only where the addon cannot be built.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend, tf } from '@convlens/core/engine/backend';
+import { buildModel } from '@convlens/core/models/build';
+import { logitsModel } from '@convlens/core/models/logits';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  loadNative,
+  nativeCalls,
+  nativeNotice,
+  registerNativeKernels,
+  resolveNodeBackend,
+} from '../src/engine/native.ts';
+
+const status = loadNative();
+const title = status.ok ? 'native oneDNN kernels' : `native oneDNN kernels — skipped: ${status.reason}`;
+
+let seed = 99;
+function rand(n: number): Float32Array {
+  return Float32Array.from({ length: n }, () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  });
+}
+const size = (shape: number[]) => shape.reduce((p, d) => p * d, 1);
+
+function relErr(got: Float32Array, want: Float32Array): number {
+  let err = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return err / scale;
+}
+
+type Inputs = Record<string, { data: Float32Array; shape: number[] }>;
+
+/** Runs one kernel on a backend from plain arrays; returns its output's values and shape. */
+async function runOn(backend: 'cpu' | 'wasm', kernel: string, inputs: Inputs, attrs: object) {
+  await initBackend(backend);
+  const ts: Record<string, tf.Tensor> = {};
+  for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.data, v.shape);
+  const out = tf.engine().runKernel(kernel, ts as any, attrs as any) as tf.Tensor;
+  const result = { data: (await out.data()) as Float32Array, shape: out.shape };
+  tf.dispose([out, ...Object.values(ts)]);
+  return result;
+}
+
+/** Kernel output on wasm (native) vs cpu; checks the native path ran and nothing leaked. */
+async function expectMatchesCpu(kernel: string, inputs: Inputs, attrs: object, label: string) {
+  const want = await runOn('cpu', kernel, inputs, attrs);
+  await initBackend('wasm');
+  const before = nativeCalls()[kernel] ?? 0;
+  const tensors = tf.memory().numTensors;
+  const buffers = tf.engine().backend.numDataIds();
+  const got = await runOn('wasm', kernel, inputs, attrs);
+  expect(tf.memory().numTensors, label).toBe(tensors);
+  expect(tf.engine().backend.numDataIds(), label).toBe(buffers);
+  expect(nativeCalls()[kernel] ?? 0, `${label}: ran natively`).toBe(before + 1);
+  expect(got.shape, label).toEqual(want.shape);
+  expect(relErr(got.data, want.data), label).toBeLessThan(1e-4);
+}
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+interface ConvCase {
+  x: [number, number, number, number];
+  f: [number, number, number, number];
+  stride: number;
+  pad: Pad;
+}
+
+const CONV_CASES: ConvCase[] = [
+  { x: [1, 28, 28, 1], f: [3, 3, 1, 32], stride: 1, pad: 'valid' }, // pw11 conv1
+  { x: [2, 26, 26, 32], f: [3, 3, 32, 64], stride: 1, pad: 'valid' }, // pw11 conv2
+  { x: [3, 7, 9, 5], f: [3, 3, 5, 7], stride: 2, pad: 'same' },
+  { x: [2, 10, 11, 3], f: [5, 4, 3, 6], stride: 2, pad: 'valid' },
+  { x: [5, 6, 6, 4], f: [1, 1, 4, 3], stride: 1, pad: 'same' },
+  { x: [1, 13, 13, 8], f: [3, 3, 8, 16], stride: 2, pad: 'same' },
+  { x: [33, 5, 5, 2], f: [2, 2, 2, 3], stride: 1, pad: 'valid' },
+  {
+    x: [2, 8, 7, 3],
+    f: [3, 3, 3, 4],
+    stride: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  },
+];
+
+const caseName = (c: ConvCase) =>
+  `x ${c.x.join('×')} f ${c.f.join('×')} s${c.stride} ${JSON.stringify(c.pad)}`;
+
+function outShape(c: ConvCase): number[] {
+  const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.stride, 1, c.pad as any);
+  return info.outShape;
+}
+
+describe.skipIf(!status.ok)(title, () => {
+  beforeAll(async () => {
+    expect(registerNativeKernels().ok).toBe(true);
+    await initBackend('wasm');
+  });
+
+  it('Conv2D and FusedConv2D (bias, relu) match cpu', async () => {
+    for (const c of CONV_CASES) {
+      const x = { data: rand(size(c.x)), shape: c.x };
+      const filter = { data: rand(size(c.f)), shape: c.f };
+      const conv = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+      await expectMatchesCpu('Conv2D', { x, filter }, conv, caseName(c));
+      const bias = { data: rand(c.f[3]), shape: [c.f[3]] };
+      for (const activation of ['relu', 'linear']) {
+        await expectMatchesCpu(
+          'FusedConv2D',
+          { x, filter, bias },
+          { ...conv, activation },
+          `${caseName(c)} fused ${activation}`,
+        );
+      }
+      await expectMatchesCpu('FusedConv2D', { x, filter }, { ...conv, activation: 'relu' }, caseName(c));
+    }
+  });
+
+  it('Conv2DBackpropFilter matches cpu', async () => {
+    for (const c of CONV_CASES) {
+      const x = { data: rand(size(c.x)), shape: c.x };
+      const dyShape = outShape(c);
+      const dy = { data: rand(size(dyShape)), shape: dyShape };
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f };
+      await expectMatchesCpu('Conv2DBackpropFilter', { x, dy }, attrs, caseName(c));
+    }
+  });
+
+  it('Conv2DBackpropInput matches cpu', async () => {
+    for (const c of CONV_CASES) {
+      const filter = { data: rand(size(c.f)), shape: c.f };
+      const dyShape = outShape(c);
+      const dy = { data: rand(size(dyShape)), shape: dyShape };
+      const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x };
+      await expectMatchesCpu('Conv2DBackpropInput', { dy, filter }, attrs, caseName(c));
+    }
+  });
+
+  it('BatchMatMul and _FusedMatMul (transposes, batches, broadcast, bias, relu) match cpu', async () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[64, 300], [300, 128], false, false],
+      [[19, 37], [19, 23], true, false],
+      [[37, 19], [23, 19], false, true],
+      [[19, 37], [23, 19], true, true],
+      [[128, 9], [128, 10], true, false], // a dense layer's weight gradient: Aᵀ·dy
+      [[3, 5, 7], [3, 7, 4], false, false],
+      [[1, 5, 7], [4, 4, 7], false, true],
+      [[4, 7, 5], [1, 7, 4], true, false],
+    ];
+    for (const [as, bs, transposeA, transposeB] of cases) {
+      const label = `${as.join('×')}${transposeA ? 'ᵀ' : ''} · ${bs.join('×')}${transposeB ? 'ᵀ' : ''}`;
+      const a = { data: rand(size(as)), shape: as };
+      const b = { data: rand(size(bs)), shape: bs };
+      await expectMatchesCpu('BatchMatMul', { a, b }, { transposeA, transposeB }, label);
+      const n = transposeB ? bs[bs.length - 2] : bs[bs.length - 1];
+      const bias = { data: rand(n), shape: [n] };
+      for (const activation of ['relu', 'linear']) {
+        await expectMatchesCpu(
+          '_FusedMatMul',
+          { a, b, bias },
+          { transposeA, transposeB, activation },
+          `${label} fused ${activation}`,
+        );
+      }
+    }
+  });
+
+  it('leaves what it does not cover to wasm (dilation 2)', async () => {
+    await initBackend('wasm');
+    const before = nativeCalls().Conv2D ?? 0;
+    const x = tf.tensor4d(rand(2 * 9 * 9 * 3), [2, 9, 9, 3]);
+    const f = tf.tensor4d(rand(3 * 3 * 3 * 4), [3, 3, 3, 4]);
+    const y = tf.conv2d(x, f, 1, 'valid', 'NHWC', 2);
+    expect(y.shape).toEqual([2, 5, 5, 4]);
+    expect(nativeCalls().Conv2D ?? 0).toBe(before);
+    tf.dispose([x, f, y]);
+  });
+
+  it('pw11 gradients (every weight and the input) match cpu, leaving no tensors behind', async () => {
+    const N = 4;
+    const x = rand(N * 28 * 28).map((v) => v + 0.5);
+    const labels = Array.from({ length: N }, (_, i) => (i * 7) % 10);
+    const gradients = async (backend: 'cpu' | 'wasm') => {
+      await initBackend(backend);
+      const model = buildModel('pw11', { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
+      const net = logitsModel(model);
+      const tensors = tf.memory().numTensors;
+      const out = tf.tidy(() => {
+        const xt = tf.tensor4d(x, [N, 28, 28, 1]);
+        const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
+        const loss = (inp: tf.Tensor) =>
+          tf.losses.softmaxCrossEntropy(
+            onehot,
+            net.apply(inp, { training: false }) as tf.Tensor,
+          ) as tf.Scalar;
+        const { grads } = tf.variableGrads(() => loss(xt));
+        const dx = tf.grad(loss)(xt);
+        return [
+          ...net.trainableWeights.map(
+            (w) => grads[(w.read() as tf.Variable).name].dataSync() as Float32Array,
+          ),
+          dx.dataSync() as Float32Array,
+        ].map((a) => Float32Array.from(a));
+      });
+      expect(tf.memory().numTensors).toBe(tensors);
+      model.dispose();
+      return out;
+    };
+    const cpu = await gradients('cpu');
+    const before = nativeCalls();
+    const native = await gradients('wasm');
+    const after = nativeCalls();
+    // Under a gradient tfjs unfuses conv/matmul + bias + relu: the plain kernels run.
+    for (const k of ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul'])
+      expect(after[k] ?? 0, `${k} ran natively`).toBeGreaterThan(before[k] ?? 0);
+    expect(native.length).toBe(9); // 4 kernels, 4 biases, the input
+    for (let i = 0; i < cpu.length; i++)
+      expect(relErr(native[i], cpu[i]), `gradient ${i}`).toBeLessThan(1e-4);
+  });
+
+  it('runs on threaded wasm, whose heap is a SharedArrayBuffer', () => {
+    // A fresh process: the wasm backend starts threaded or not once per process.
+    const url = (p: string) => JSON.stringify(new URL(p, import.meta.url).href);
+    const script = `
+      const { initBackend, tf } = await import(${url('../../core/src/engine/backend.ts')});
+      const { enableWasmThreads } = await import(${url('../src/engine/wasm-threads.ts')});
+      const { registerNativeKernels, nativeCalls } = await import(${url('../src/engine/native.ts')});
+      registerNativeKernels();
+      enableWasmThreads(2);
+      await initBackend('wasm');
+      const x = tf.randomUniform([4, 12, 12, 3], -1, 1, 'float32', 1);
+      const f = tf.randomUniform([3, 3, 3, 8], -1, 1, 'float32', 2);
+      const shared = tf.backend().wasm.HEAPF32.buffer instanceof SharedArrayBuffer;
+      const got = tf.conv2d(x, f, 2, 'same').dataSync();
+      await initBackend('cpu');
+      const want = tf.conv2d(x, f, 2, 'same').dataSync();
+      let err = 0;
+      for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+      console.log(JSON.stringify({ shared, native: nativeCalls().Conv2D === 1, err }));`;
+    // A file, not --eval: the pool's workers inherit node's flags, and --input-type breaks them.
+    const dir = mkdtempSync(join(tmpdir(), 'convlens-native-'));
+    const file = join(dir, 'check.mjs');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.stderr.slice(0, 500)).toBe('');
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ shared: true, native: true });
+    expect(result.err).toBeLessThan(1e-4);
+  });
+});
+
+describe('native backend selection', () => {
+  it('resolves native to wasm, with a one-line notice when the addon is unavailable', () => {
+    const lines: string[] = [];
+    expect(resolveNodeBackend('native', (l) => lines.push(l))).toBe('wasm');
+    expect(resolveNodeBackend('cpu', (l) => lines.push(l))).toBe('cpu');
+    expect(lines).toEqual(status.ok ? [] : [nativeNotice(status)]);
+    expect(nativeNotice({ ok: false, reason: 'g++ not found' })).toBe(
+      'convlens: native oneDNN kernels unavailable (g++ not found): using wasm',
+    );
+  });
+});
