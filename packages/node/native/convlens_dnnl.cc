@@ -47,11 +47,13 @@ struct Arg {
   memory::desc user;  // the layout of the Float32Array passed in
   memory::desc want;  // the layout the primitive was built for
   bool input;         // reorder user → inner before, else inner → user after
+  int threads = 1;    // for the reorder: a memory-bound copy, one thread unless it is large
   std::shared_ptr<memory> inner;
   std::shared_ptr<reorder> conv;
 };
 
 struct Op {
+  int threads = 1;  // OpenMP threads it was built for and runs on
   std::unique_ptr<primitive> prim;
   std::vector<Arg> args;
   std::unique_ptr<memory> scratch;
@@ -61,6 +63,23 @@ struct Op {
 std::mutex cache_mutex;
 std::unordered_map<std::string, std::unique_ptr<Op>> cache;
 
+// Threads for an op of `macs` multiply-adds: small ops run on one, because a parallel region waits
+// for its slowest thread, and on a busy machine a descheduled one costs milliseconds.
+const double MACS_PER_THREAD = 2e6;
+const int max_threads = omp_get_max_threads();  // at load: OMP_NUM_THREADS, else every core
+int threads_for(double macs) {
+  int t = static_cast<int>(macs / MACS_PER_THREAD);
+  return t < 1 ? 1 : t > max_threads ? max_threads : t;
+}
+
+// Sets the calling thread's OpenMP team size for a scope (oneDNN reads it when it builds a
+// primitive, to split the work, and when it runs one).
+struct ThreadScope {
+  int saved;
+  explicit ThreadScope(int n) : saved(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~ThreadScope() { omp_set_num_threads(saved); }
+};
+
 // Finishes an Op from its primitive descriptor: arguments whose layout differs get an inner buffer
 // and a reorder, and a scratchpad is allocated once (user-managed, so calls don't allocate).
 template <typename PD>
@@ -68,6 +87,8 @@ void finish(Op& op, const PD& pd, std::vector<Arg> args) {
   for (auto& a : args) {
     a.want = pd.query_md(query::exec_arg_md, a.key);
     if (a.want != a.user) {
+      a.threads = threads_for(a.want.get_size() / 4.0 / 16);
+      ThreadScope scope(a.threads);
       a.inner = std::make_shared<memory>(a.want, cpu());
       a.conv = a.input ? std::make_shared<reorder>(reorder::primitive_desc(cpu(), a.user, cpu(), a.want))
                        : std::make_shared<reorder>(reorder::primitive_desc(cpu(), a.want, cpu(), a.user));
@@ -80,6 +101,7 @@ void finish(Op& op, const PD& pd, std::vector<Arg> args) {
 
 // Runs an Op on the given user pointers (one per Arg, same order).
 void run(Op& op, const std::vector<void*>& ptrs) {
+  ThreadScope scope(op.threads);
   auto& s = strm();
   std::unordered_map<int, memory> exec{{DNNL_ARG_SCRATCHPAD, *op.scratch}};
   std::vector<std::pair<Arg*, memory>> after;
@@ -89,13 +111,20 @@ void run(Op& op, const std::vector<void*>& ptrs) {
     if (!a.inner) {
       exec.insert({a.key, u});
     } else {
-      if (a.input) a.conv->execute(s, u, *a.inner);
-      else after.push_back({&a, u});
+      if (a.input) {
+        ThreadScope reorder_scope(a.threads);
+        a.conv->execute(s, u, *a.inner);
+      } else {
+        after.push_back({&a, u});
+      }
       exec.insert({a.key, *a.inner});
     }
   }
   op.prim->execute(s, exec);
-  for (auto& [a, u] : after) a->conv->execute(s, *a->inner, u);
+  for (auto& [a, u] : after) {
+    ThreadScope reorder_scope(a->threads);
+    a->conv->execute(s, *a->inner, u);
+  }
   s.wait();
 }
 
@@ -179,6 +208,7 @@ struct ConvGeom {
   size_t nsrc() const { return n * h * w * ci; }
   size_t nwei() const { return kh * kw * ci * co; }
   size_t ndst() const { return n * oh * ow * co; }
+  double macs() const { return double(ndst()) * kh * kw * ci; }
 };
 
 // Activations in NHWC as given; weights in whatever layout oneDNN prefers.
@@ -198,11 +228,13 @@ convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, prop_kind pk, bool
   return convolution_forward::primitive_desc(d, attr, cpu());
 }
 
-Op& cached(const std::string& key, const std::function<void(Op&)>& make) {
+Op& cached(const std::string& key, double macs, const std::function<void(Op&)>& make) {
   std::lock_guard<std::mutex> lock(cache_mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   auto op = std::make_unique<Op>();
+  op->threads = threads_for(macs);
+  ThreadScope scope(op->threads);
   make(*op);
   return *cache.emplace(key, std::move(op)).first->second;
 }
@@ -218,7 +250,7 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
     float* w = f32(env, a[1], g.nwei(), "filter");
     float* b = bias ? f32(env, a[2], g.co, "bias") : nullptr;
     float* y = f32(env, a[3], g.ndst(), "y");
-    Op& op = cached(key_of("conv", d), [&](Op& op) {
+    Op& op = cached(key_of("conv", d), g.macs(), [&](Op& op) {
       auto pd = fwd_pd(g, prop_kind::forward_inference, bias, relu);
       op.prim = std::make_unique<convolution_forward>(pd);
       std::vector<Arg> args;
@@ -244,7 +276,7 @@ napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
     float* x = f32(env, a[0], g.nsrc(), "x");
     float* dy = f32(env, a[1], g.ndst(), "dy");
     float* dw = f32(env, a[2], g.nwei(), "dw");
-    Op& op = cached(key_of("bwdw", d), [&](Op& op) {
+    Op& op = cached(key_of("bwdw", d), g.macs(), [&](Op& op) {
       auto hint = fwd_pd(g, prop_kind::forward_training, false, false);
       auto bd = convolution_backward_weights::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any),
                                                    g.dst(), g.strides(), g.padl(), g.padr());
@@ -270,7 +302,7 @@ napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
     float* dy = f32(env, a[0], g.ndst(), "dy");
     float* w = f32(env, a[1], g.nwei(), "filter");
     float* dx = f32(env, a[2], g.nsrc(), "dx");
-    Op& op = cached(key_of("bwdd", d), [&](Op& op) {
+    Op& op = cached(key_of("bwdd", d), g.macs(), [&](Op& op) {
       auto hint = fwd_pd(g, prop_kind::forward_training, false, false);
       auto bd = convolution_backward_data::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any),
                                                 g.dst(), g.strides(), g.padl(), g.padr());
@@ -308,7 +340,7 @@ napi_value matmul_fn(napi_env env, napi_callback_info info) {
     memory::desc bmd({bb, k, n}, dt::f32, tb ? memory::dims{k * n, 1, k} : memory::dims{k * n, n, 1});
     memory::desc cmd({bc, m, n}, dt::f32, memory::dims{m * n, n, 1});
     memory::desc biasmd({1, 1, n}, dt::f32, memory::dims{n, n, 1});
-    Op& op = cached(key_of("matmul", d), [&](Op& op) {
+    Op& op = cached(key_of("matmul", d), double(bc) * m * n * k, [&](Op& op) {
       primitive_attr attr;
       attr.set_scratchpad_mode(scratchpad_mode::user);
       if (relu) {

@@ -191,15 +191,15 @@ describe.skipIf(!status.ok)(title, () => {
 
   it('pw11 gradients (every weight and the input) match cpu, leaving no tensors behind', async () => {
     const N = 4;
-    const x = rand(N * 28 * 28).map((v) => v + 0.5);
+    const x = rand(N * 14 * 14).map((v) => v + 0.5);
     const labels = Array.from({ length: N }, (_, i) => (i * 7) % 10);
     const gradients = async (backend: 'cpu' | 'wasm') => {
       await initBackend(backend);
-      const model = buildModel('pw11', { inputShape: [28, 28, 1], numClasses: 10, seed: 3 });
+      const model = buildModel('pw11', { inputShape: [14, 14, 1], numClasses: 10, seed: 3 });
       const net = logitsModel(model);
       const tensors = tf.memory().numTensors;
       const out = tf.tidy(() => {
-        const xt = tf.tensor4d(x, [N, 28, 28, 1]);
+        const xt = tf.tensor4d(x, [N, 14, 14, 1]);
         const onehot = tf.oneHot(tf.tensor1d(labels, 'int32'), 10);
         const loss = (inp: tf.Tensor) =>
           tf.losses.softmaxCrossEntropy(

@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -105,6 +105,11 @@ function build(): string {
   } catch (e: any) {
     rmSync(tmp, { force: true });
     throw new Error(e.stderr ? buildFailure(String(e.stderr)) : String(e.message ?? e));
+  }
+  // Builds of older sources are dead weight (a process still using one keeps its mapping).
+  for (const f of readdirSync(dir)) {
+    if (/^convlens_dnnl-[0-9a-f]{16}\.node$/.test(f) && join(dir, f) !== out)
+      rmSync(join(dir, f), { force: true });
   }
   return out;
 }
