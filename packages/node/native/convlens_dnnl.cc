@@ -366,6 +366,123 @@ napi_value matmul_fn(napi_env env, napi_callback_info info) {
   });
 }
 
+// sum(x, y, geometry[3]): geometry = outer, inner, axis (0: sum the outer rows of X[outer, inner]
+// to [inner], a bias gradient; 1: sum each row to [outer]). As a matmul with a ones vector: oneDNN's
+// brgemm streams X once at full width, where its reduction primitive runs a reference loop here.
+struct Ones {
+  std::vector<float> v;
+};
+std::unordered_map<std::string, std::unique_ptr<Ones>> ones_cache;
+
+napi_value sum_fn(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 3, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[2]);
+    if (d.size() < 3) throw JsError{"sum geometry: 3 values expected"};
+    memory::dim outer = d[0], inner = d[1];
+    bool rows = d[2];
+    float* x = f32(env, a[0], outer * inner, "x");
+    float* y = f32(env, a[1], rows ? outer : inner, "y");
+    memory::desc xmd({1, outer, inner}, dt::f32, memory::dims{outer * inner, inner, 1});
+    memory::dim r = rows ? inner : outer;
+    // ones as [1, 1, outer] (left operand) or [1, inner, 1] (right operand)
+    memory::desc omd = rows ? memory::desc({1, inner, 1}, dt::f32, memory::dims{inner, 1, 1})
+                            : memory::desc({1, 1, outer}, dt::f32, memory::dims{outer, outer, 1});
+    memory::desc ymd = rows ? memory::desc({1, outer, 1}, dt::f32, memory::dims{outer, 1, 1})
+                            : memory::desc({1, 1, inner}, dt::f32, memory::dims{inner, inner, 1});
+    std::string key = key_of("sum", d);
+    Op& op = cached(key, double(outer) * inner, [&](Op& op) {
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      auto pd = rows ? matmul::primitive_desc(matmul::desc(xmd, omd, ymd), attr, cpu())
+                     : matmul::primitive_desc(matmul::desc(omd, xmd, ymd), attr, cpu());
+      op.prim = std::make_unique<matmul>(pd);
+      std::vector<Arg> args;
+      args.push_back({DNNL_ARG_SRC, rows ? xmd : omd, {}, true});
+      args.push_back({DNNL_ARG_WEIGHTS, rows ? omd : xmd, {}, true});
+      args.push_back({DNNL_ARG_DST, ymd, {}, false});
+      finish(op, pd, std::move(args));
+    });
+    float* ones;
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex);
+      auto& o = ones_cache[std::to_string(r)];
+      if (!o) o = std::make_unique<Ones>(Ones{std::vector<float>(r, 1.f)});
+      ones = o->v.data();
+    }
+    if (rows) run(op, {x, ones, y});
+    else run(op, {ones, x, y});
+    return str(env, op.impl);
+  });
+}
+
+// maxPoolGrad(x, dy, dx, geometry[14]): geometry = N, H, W, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR.
+// oneDNN's backward max pooling needs the forward's workspace (argmax per window), so the forward
+// runs again here into buffers of its own; it costs a fraction of the backward pass it enables.
+struct PoolOp {
+  int threads = 1;
+  std::unique_ptr<pooling_forward> fwd;
+  std::unique_ptr<pooling_backward> bwd;
+  memory::desc src, dst;
+  std::unique_ptr<memory> y, ws, fscratch, bscratch;
+  std::string impl;
+};
+std::unordered_map<std::string, std::unique_ptr<PoolOp>> pool_cache;
+
+napi_value max_pool_grad(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[3]);
+    if (d.size() < 14) throw JsError{"pool geometry: 14 values expected"};
+    memory::dim n = d[0], h = d[1], w = d[2], c = d[3], kh = d[4], kw = d[5], oh = d[6], ow = d[7];
+    memory::dims strides{d[8], d[9]}, kernel{kh, kw}, pl{d[10], d[11]}, pr{d[12], d[13]};
+    float* x = f32(env, a[0], n * h * w * c, "x");
+    float* dy = f32(env, a[1], n * oh * ow * c, "dy");
+    float* dx = f32(env, a[2], n * h * w * c, "dx");
+    PoolOp* op;
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex);
+      auto& slot = pool_cache[key_of("maxpoolgrad", d)];
+      if (!slot) {
+        auto p = std::make_unique<PoolOp>();
+        p->threads = threads_for(double(n) * h * w * c / 4);
+        ThreadScope scope(p->threads);
+        p->src = memory::desc({n, c, h, w}, dt::f32, tag::nhwc);
+        p->dst = memory::desc({n, c, oh, ow}, dt::f32, tag::nhwc);
+        primitive_attr attr;
+        attr.set_scratchpad_mode(scratchpad_mode::user);
+        auto fpd = pooling_forward::primitive_desc(
+            pooling_forward::desc(prop_kind::forward_training, algorithm::pooling_max, p->src, p->dst, strides,
+                                  kernel, pl, pr),
+            attr, cpu());
+        auto bpd = pooling_backward::primitive_desc(
+            pooling_backward::desc(algorithm::pooling_max, p->src, p->dst, strides, kernel, pl, pr), attr, cpu(),
+            fpd);
+        p->fwd = std::make_unique<pooling_forward>(fpd);
+        p->bwd = std::make_unique<pooling_backward>(bpd);
+        p->y = std::make_unique<memory>(p->dst, cpu());
+        p->ws = std::make_unique<memory>(fpd.workspace_desc(), cpu());
+        p->fscratch = std::make_unique<memory>(fpd.scratchpad_desc(), cpu());
+        p->bscratch = std::make_unique<memory>(bpd.scratchpad_desc(), cpu());
+        p->impl = std::string(fpd.impl_info_str()) + "+" + bpd.impl_info_str();
+        slot = std::move(p);
+      }
+      op = slot.get();
+    }
+    ThreadScope scope(op->threads);
+    auto& s = strm();
+    memory xm(op->src, cpu(), x), dym(op->dst, cpu(), dy), dxm(op->src, cpu(), dx);
+    op->fwd->execute(s, {{DNNL_ARG_SRC, xm},
+                         {DNNL_ARG_DST, *op->y},
+                         {DNNL_ARG_WORKSPACE, *op->ws},
+                         {DNNL_ARG_SCRATCHPAD, *op->fscratch}});
+    op->bwd->execute(s, {{DNNL_ARG_DIFF_DST, dym},
+                         {DNNL_ARG_DIFF_SRC, dxm},
+                         {DNNL_ARG_WORKSPACE, *op->ws},
+                         {DNNL_ARG_SCRATCHPAD, *op->bscratch}});
+    s.wait();
+    return str(env, op->impl);
+  });
+}
+
 // threads() → OpenMP threads oneDNN will use.
 napi_value threads(napi_env env, napi_callback_info) {
   napi_value v;
@@ -383,6 +500,8 @@ NAPI_MODULE_INIT() {
              {"conv2dBackpropFilter", conv2d_backprop_filter},
              {"conv2dBackpropInput", conv2d_backprop_input},
              {"matmul", matmul_fn},
+             {"sum", sum_fn},
+             {"maxPoolGrad", max_pool_grad},
              {"threads", threads}};
   for (const auto& f : fns) {
     napi_value v;

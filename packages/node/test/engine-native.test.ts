@@ -178,6 +178,53 @@ describe.skipIf(!status.ok)(title, () => {
     }
   });
 
+  it('Sum over leading or trailing axes matches cpu', async () => {
+    const cases: [number[], number[], boolean][] = [
+      [[7, 5, 6, 9], [0, 1, 2], false], // a conv bias gradient
+      [[33, 10], [0], false],
+      [[3, 4, 5], [1, 2], true],
+      [[128, 10], [-1], false],
+      [[2, 3, 4, 5], [0, 1], true],
+    ];
+    for (const [shape, axis, keepDims] of cases) {
+      const x = { data: rand(size(shape)), shape };
+      await expectMatchesCpu('Sum', { x }, { axis, keepDims }, `${shape.join('×')} axis ${axis}`);
+    }
+  });
+
+  it('MaxPoolGrad matches cpu (valid and same, strides 1 and 2)', async () => {
+    const cases: [number[], number, number, 'valid' | 'same'][] = [
+      [[4, 24, 24, 16], 2, 2, 'valid'], // pw11's pool
+      [[3, 7, 9, 5], 3, 2, 'same'],
+      [[2, 6, 5, 3], 2, 1, 'valid'],
+      [[1, 11, 11, 4], 3, 2, 'valid'],
+    ];
+    for (const [shape, k, s, pad] of cases) {
+      const label = `${shape.join('×')} k${k} s${s} ${pad}`;
+      const x = rand(size(shape));
+      const outShape = tf.backend_util.computePool2DInfo(shape as any, k, s, 1, pad).outShape;
+      const weights = rand(size(outShape));
+      const gradOn = async (backend: 'cpu' | 'wasm') => {
+        await initBackend(backend);
+        const xt = tf.tensor4d(x, shape as [number, number, number, number]);
+        const y = tf.maxPool(xt, k, s, pad);
+        const r = tf.tensor(weights, y.shape);
+        const tensors = tf.memory().numTensors;
+        const g = tf.grad((v: tf.Tensor4D) => tf.sum(tf.mul(tf.maxPool(v, k, s, pad), r)))(xt);
+        const data = (await g.data()) as Float32Array;
+        g.dispose();
+        expect(tf.memory().numTensors, label).toBe(tensors);
+        tf.dispose([xt, y, r]);
+        return data;
+      };
+      const want = await gradOn('cpu');
+      const before = nativeCalls().MaxPoolGrad ?? 0;
+      const got = await gradOn('wasm');
+      expect(nativeCalls().MaxPoolGrad, label).toBe(before + 1);
+      expect(relErr(got, want), label).toBeLessThan(1e-4);
+    }
+  });
+
   it('leaves what it does not cover to wasm (dilation 2)', async () => {
     await initBackend('wasm');
     const before = nativeCalls().Conv2D ?? 0;
@@ -224,7 +271,14 @@ describe.skipIf(!status.ok)(title, () => {
     const native = await gradients('wasm');
     const after = nativeCalls();
     // Under a gradient tfjs unfuses conv/matmul + bias + relu: the plain kernels run.
-    for (const k of ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul'])
+    for (const k of [
+      'Conv2D',
+      'Conv2DBackpropFilter',
+      'Conv2DBackpropInput',
+      'BatchMatMul',
+      'MaxPoolGrad',
+      'Sum',
+    ])
       expect(after[k] ?? 0, `${k} ran natively`).toBeGreaterThan(before[k] ?? 0);
     expect(native.length).toBe(9); // 4 kernels, 4 biases, the input
     for (let i = 0; i < cpu.length; i++)

@@ -17,9 +17,12 @@ import {
   getKernel,
   type KernelConfig,
   type KernelFunc,
+  MaxPoolGrad,
   registerKernel,
+  Sum,
   type TensorInfo,
   unregisterKernel,
+  util,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 // The wasm backend's kernels must be registered before they can be replaced.
@@ -170,6 +173,69 @@ function matmul(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | nu
   return c;
 }
 
+/** Sums over leading axes (bias gradients) or trailing axes; others (middle axes) go to wasm. */
+function sum(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: TensorInfo };
+  const { axis, keepDims } = args.attrs as { axis: number | number[]; keepDims: boolean };
+  const rank = x.shape.length;
+  if (!isF32(x) || rank === 0 || size(x.shape) === 0) return null;
+  const axes = [...new Set(util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
+  if (axes.length === 0 || axes.length === rank) return null;
+  const leading = axes.every((a, i) => a === i);
+  const trailing = axes.every((a, i) => a === rank - axes.length + i);
+  if (!leading && !trailing) return null;
+  const split = leading ? axes.length : rank - axes.length;
+  const outer = size(x.shape.slice(0, split));
+  const inner = size(x.shape.slice(split));
+  const reduced = new Set(axes);
+  const outShape = keepDims
+    ? x.shape.map((d, i) => (reduced.has(i) ? 1 : d))
+    : x.shape.filter((_, i) => !reduced.has(i));
+  const y = backend.makeOutput(outShape, 'float32');
+  addon.sum(view(backend, x), view(backend, y), Int32Array.from([outer, inner, leading ? 0 : 1]));
+  return y;
+}
+
+function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  if (!isF32(dy, input) || size(input.shape) === 0 || size(dy.shape) === 0) return null;
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs;
+  const info = backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const { padInfo } = info;
+  const dx = backend.makeOutput(input.shape, 'float32');
+  addon.maxPoolGrad(
+    view(backend, input),
+    view(backend, dy),
+    view(backend, dx),
+    Int32Array.from([
+      info.batchSize,
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.filterHeight,
+      info.filterWidth,
+      info.outHeight,
+      info.outWidth,
+      info.strideHeight,
+      info.strideWidth,
+      padInfo.top,
+      padInfo.left,
+      padInfo.bottom,
+      padInfo.right,
+    ]),
+  );
+  return dx;
+}
+
 const IMPLS: [string, NativeFn][] = [
   [Conv2D, (addon, args) => conv(addon, args, false)],
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
@@ -177,6 +243,8 @@ const IMPLS: [string, NativeFn][] = [
   [Conv2DBackpropInput, conv2dBackpropInput],
   [BatchMatMul, (addon, args) => matmul(addon, args, false)],
   [_FusedMatMul, (addon, args) => matmul(addon, args, true)],
+  [MaxPoolGrad, maxPoolGrad],
+  [Sum, sum],
 ];
 
 /** The kernels registered before the native ones, restored by unregister(). */

@@ -31,6 +31,9 @@ export interface NativeAddon {
     c: Float32Array,
     geom: Int32Array,
   ): string;
+  /** Sums X[outer, inner] over its rows (axis 0) or columns (axis 1): geom = outer, inner, axis. */
+  sum(x: Float32Array, y: Float32Array, geom: Int32Array): string;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geom: Int32Array): string;
   /** OpenMP threads oneDNN runs on. */
   threads(): number;
 }
