@@ -210,7 +210,7 @@ describe.skipIf(!status.ok)(title, () => {
         const y = tf.maxPool(xt, k, s, pad);
         const r = tf.tensor(weights, y.shape);
         const tensors = tf.memory().numTensors;
-        const g = tf.grad((v: tf.Tensor4D) => tf.sum(tf.mul(tf.maxPool(v, k, s, pad), r)))(xt);
+        const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, k, s, pad), r)))(xt);
         const data = (await g.data()) as Float32Array;
         g.dispose();
         expect(tf.memory().numTensors, label).toBe(tensors);
