@@ -66,7 +66,7 @@ std::unordered_map<std::string, std::unique_ptr<Op>> cache;
 // Threads for an op of `macs` multiply-adds: small ops run on one, because a parallel region waits
 // for its slowest thread, and on a busy machine a descheduled one costs milliseconds.
 const double MACS_PER_THREAD = 2e6;
-const int max_threads = omp_get_max_threads();  // at load: OMP_NUM_THREADS, else every core
+int max_threads = omp_get_max_threads();  // OMP_NUM_THREADS, else every core; see setThreads
 int threads_for(double macs) {
   int t = static_cast<int>(macs / MACS_PER_THREAD);
   return t < 1 ? 1 : t > max_threads ? max_threads : t;
@@ -228,12 +228,15 @@ convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, prop_kind pk, bool
   return convolution_forward::primitive_desc(d, attr, cpu());
 }
 
-Op& cached(const std::string& key, double macs, const std::function<void(Op&)>& make) {
+// Primitives are built for a thread count, so it is part of the key.
+Op& cached(const std::string& shape_key, double macs, const std::function<void(Op&)>& make) {
   std::lock_guard<std::mutex> lock(cache_mutex);
+  int threads = threads_for(macs);
+  std::string key = shape_key + "@" + std::to_string(threads);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   auto op = std::make_unique<Op>();
-  op->threads = threads_for(macs);
+  op->threads = threads;
   ThreadScope scope(op->threads);
   make(*op);
   return *cache.emplace(key, std::move(op)).first->second;
@@ -440,10 +443,11 @@ napi_value max_pool_grad(napi_env env, napi_callback_info info) {
     PoolOp* op;
     {
       std::lock_guard<std::mutex> lock(cache_mutex);
-      auto& slot = pool_cache[key_of("maxpoolgrad", d)];
+      int threads = threads_for(double(n) * h * w * c / 4);
+      auto& slot = pool_cache[key_of("maxpoolgrad", d) + "@" + std::to_string(threads)];
       if (!slot) {
         auto p = std::make_unique<PoolOp>();
-        p->threads = threads_for(double(n) * h * w * c / 4);
+        p->threads = threads;
         ThreadScope scope(p->threads);
         p->src = memory::desc({n, c, h, w}, dt::f32, tag::nhwc);
         p->dst = memory::desc({n, c, oh, ow}, dt::f32, tag::nhwc);
@@ -483,11 +487,22 @@ napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   });
 }
 
-// threads() → OpenMP threads oneDNN will use.
+// threads() → the most OpenMP threads an op runs on.
 napi_value threads(napi_env env, napi_callback_info) {
   napi_value v;
-  napi_create_int32(env, omp_get_max_threads(), &v);
+  napi_create_int32(env, max_threads, &v);
   return v;
+}
+
+// setThreads(n): the most threads an op runs on from now on (ops built before keep theirs).
+napi_value set_threads(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 1, [&](std::vector<napi_value>& a) {
+    int32_t n;
+    if (napi_get_value_int32(env, a[0], &n) != napi_ok || n < 1) throw JsError{"setThreads: a positive integer"};
+    std::lock_guard<std::mutex> lock(cache_mutex);
+    max_threads = n;
+    return a[0];
+  });
 }
 
 }  // namespace
@@ -502,7 +517,8 @@ NAPI_MODULE_INIT() {
              {"matmul", matmul_fn},
              {"sum", sum_fn},
              {"maxPoolGrad", max_pool_grad},
-             {"threads", threads}};
+             {"threads", threads},
+             {"setThreads", set_threads}};
   for (const auto& f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

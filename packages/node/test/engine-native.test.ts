@@ -11,6 +11,7 @@ import { logitsModel } from '@convlens/core/models/logits';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   loadNative,
+  nativeAddon,
   nativeCalls,
   nativeNotice,
   registerNativeKernels,
@@ -225,6 +226,19 @@ describe.skipIf(!status.ok)(title, () => {
     }
   });
 
+  it('runs on the thread count it is given', async () => {
+    const all = nativeAddon().threads();
+    registerNativeKernels({ threads: 1 });
+    expect(nativeAddon().threads()).toBe(1);
+    const c = CONV_CASES[1];
+    const x = { data: rand(size(c.x)), shape: c.x };
+    const filter = { data: rand(size(c.f)), shape: c.f };
+    const conv = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+    await expectMatchesCpu('Conv2D', { x, filter }, conv, `${caseName(c)} on 1 thread`);
+    registerNativeKernels({ threads: all });
+    expect(nativeAddon().threads()).toBe(all);
+  });
+
   it('leaves what it does not cover to wasm (dilation 2)', async () => {
     await initBackend('wasm');
     const before = nativeCalls().Conv2D ?? 0;
@@ -320,8 +334,9 @@ describe.skipIf(!status.ok)(title, () => {
 describe('native backend selection', () => {
   it('resolves native to wasm, with a one-line notice when the addon is unavailable', () => {
     const lines: string[] = [];
-    expect(resolveNodeBackend('native', (l) => lines.push(l))).toBe('wasm');
-    expect(resolveNodeBackend('cpu', (l) => lines.push(l))).toBe('cpu');
+    const warn = (l: string) => lines.push(l);
+    expect(resolveNodeBackend('native', { warn })).toBe('wasm');
+    expect(resolveNodeBackend('cpu', { warn })).toBe('cpu');
     expect(lines).toEqual(status.ok ? [] : [nativeNotice(status)]);
     expect(nativeNotice({ ok: false, reason: 'g++ not found' })).toBe(
       'convlens: native oneDNN kernels unavailable (g++ not found): using wasm',

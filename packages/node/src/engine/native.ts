@@ -34,8 +34,9 @@ export interface NativeAddon {
   /** Sums X[outer, inner] over its rows (axis 0) or columns (axis 1): geom = outer, inner, axis. */
   sum(x: Float32Array, y: Float32Array, geom: Int32Array): string;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geom: Int32Array): string;
-  /** OpenMP threads oneDNN runs on. */
+  /** The most OpenMP threads one op runs on (small ops run on one). */
   threads(): number;
+  setThreads(n: number): number;
 }
 
 export interface NativeStatus {
@@ -152,12 +153,27 @@ export function nativeNotice(s: NativeStatus): string {
 let registered = false;
 
 /**
+ * Threads for native ops: `threads` when given (the CLI's --threads), else $CONVLENS_THREADS when
+ * set, else every core (oneDNN's own default). Unlike threaded wasm, OpenMP has no start-up hazard.
+ */
+function nativeThreads(threads?: number, env = process.env): number | undefined {
+  if (threads !== undefined) return threads;
+  const v = env.CONVLENS_THREADS;
+  if (v === undefined || v === '' || v === 'all') return undefined;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 1 ? n : undefined;
+}
+
+/**
  * Loads the addon and registers its kernels over the wasm backend's (convlens's wasm kernels first,
  * so the native ones can fall back to them). Returns the load status; registers nothing on failure.
  */
-export function registerNativeKernels(): NativeStatus {
+export function registerNativeKernels(options: { threads?: number } = {}): NativeStatus {
   const s = loadNative();
-  if (s.ok && !registered) {
+  if (!s.ok) return s;
+  const threads = nativeThreads(options.threads);
+  if (threads !== undefined) nativeAddon().setThreads(threads);
+  if (!registered) {
     registered = true;
     NATIVE_KERNELS.register(nativeAddon());
   }
@@ -181,11 +197,11 @@ export function nativeKernelsRegistered(): boolean {
  */
 export function resolveNodeBackend<B extends string>(
   name: B | 'native',
-  warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  options: { threads?: number; warn?: (line: string) => void } = {},
 ): B | 'wasm' {
   if (name !== 'native') return name;
-  const s = registerNativeKernels();
-  if (!s.ok) warn(nativeNotice(s));
+  const s = registerNativeKernels({ threads: options.threads });
+  if (!s.ok) (options.warn ?? ((l) => process.stderr.write(`${l}\n`)))(nativeNotice(s));
   return 'wasm';
 }
 
