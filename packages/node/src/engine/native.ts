@@ -127,7 +127,16 @@ export function loadNative(): NativeStatus {
   }
   try {
     const path = build();
-    addon = createRequire(import.meta.url)(path) as NativeAddon;
+    // OpenMP threads that spin between ops steal the core JS (and, on a shared machine, everyone
+    // else) needs: measured 2× slower under load. Sleeping at once costs microseconds per op.
+    // libgomp reads this when it loads, with the addon; the process's own env is left as it was.
+    const policy = process.env.OMP_WAIT_POLICY;
+    if (policy === undefined) process.env.OMP_WAIT_POLICY = 'passive';
+    try {
+      addon = createRequire(import.meta.url)(path) as NativeAddon;
+    } finally {
+      if (policy === undefined) delete process.env.OMP_WAIT_POLICY;
+    }
     status = { ok: true, path };
   } catch (e: any) {
     const msg = String(e?.message ?? e);
