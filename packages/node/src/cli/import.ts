@@ -70,7 +70,9 @@ export async function importCommand(source: string, o: ImportOptions) {
 export function registerImportCommand(program: Command): void {
   program
     .command('import')
-    .description('import a tfjs layers model (folder, model.json or http(s) URL) or a Keras .h5/.keras file')
+    .description(
+      'import a tfjs layers or graph model (folder, model.json or http(s) URL) or a Keras .h5/.keras file',
+    )
     .argument('<source>', 'model folder, model.json, URL, .h5 or .keras')
     .requiredOption('--out <dir>', 'model folder to write (model.json, weights.bin, preprocess.json)')
     .addOption(

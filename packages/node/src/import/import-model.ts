@@ -1,6 +1,7 @@
 /**
  * `convlens import`: any supported model source → a convlens model folder (model.json + weights.bin +
- * preprocess.json). Sources: a tfjs layers folder or model.json (local or http(s) URL), Keras .h5, Keras .keras.
+ * preprocess.json). Sources: a tfjs layers or graph model folder or model.json (local or http(s) URL; graph
+ * models are wrapped as one layer, see models/graph-layers.ts), Keras .h5, Keras .keras.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';

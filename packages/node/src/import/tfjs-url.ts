@@ -3,6 +3,7 @@
  * the model.json URL, with the manifest's byte counts checked (a short shard is an error, not garbage weights).
  */
 import { tf } from '@convlens/core/engine/backend';
+import { graphAsLayersModel } from '@convlens/core/models/graph-layers';
 
 export interface FetchedModel {
   model: tf.LayersModel;
@@ -37,8 +38,6 @@ export async function fetchLayersModel(url: string): Promise<FetchedModel> {
     throw err.message.startsWith(jsonUrl) ? err : new Error(`${jsonUrl}: not valid JSON`);
   }
   if (!json?.modelTopology) throw new Error(`${jsonUrl}: not a tfjs layers model (no modelTopology)`);
-  if (json.format === 'graph-model')
-    throw new Error(`${jsonUrl}: a tfjs graph model; only layers models can be inspected layer by layer`);
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];
@@ -59,7 +58,10 @@ export async function fetchLayersModel(url: string): Promise<FetchedModel> {
     }
     return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
   });
-  const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  const model =
+    json.format === 'graph-model'
+      ? graphAsLayersModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)), jsonUrl)
+      : await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   const side = await fetch(new URL('metadata.json', jsonUrl).href)
     .then((r) => (r.ok ? r.json() : undefined))
     .catch(() => undefined);

@@ -5,6 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
+import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-layers';
 import { writeDirAtomic } from './atomic.ts';
 
 export const MODEL_JSON = 'model.json';
@@ -17,9 +18,11 @@ export async function saveModel(
   metadata?: Record<string, unknown>,
 ): Promise<void> {
   let artifacts: tf.io.ModelArtifacts | undefined;
-  await model.save(
+  // A wrapped graph model is saved as the graph itself (its layer wrapper is not serializable).
+  const graph = wrappedGraph(model);
+  await (graph ?? model).save(
     tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
+      artifacts = graph ? { ...a, format: 'graph-model' } : a;
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a) };
     }),
   );
@@ -65,7 +68,7 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     throw new Error(`${jsonPath}: not valid JSON`);
   }
   if (!json || typeof json !== 'object' || !json.modelTopology) {
-    throw new Error(`${jsonPath}: not a tfjs layers model (no modelTopology)`);
+    throw new Error(`${jsonPath}: not a tfjs model (no modelTopology)`);
   }
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
@@ -93,7 +96,10 @@ export async function loadModel(path: string): Promise<LoadedModel> {
     }
     return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
   });
-  const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  const model =
+    json.format === 'graph-model'
+      ? graphAsLayersModel(await tf.loadGraphModel(tf.io.fromMemory(artifacts)), jsonPath)
+      : await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   return { model, metadata: (json.userDefinedMetadata ?? {}) as Record<string, unknown> };
 }
 
