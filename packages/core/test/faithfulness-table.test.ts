@@ -100,7 +100,7 @@ describe('faithfulness table', () => {
     expect(off.sanity!.flagged).toBe(true);
     expect(gxi.sanity!.flagged).toBe(false);
     expect(failed.error).toBe('no luck');
-    expect(progress.at(-1)).toBe(3 * picks.length);
+    expect(progress.at(-1)).toBe(4 * picks.length);
 
     const before = tf.memory().numTensors;
     await run();

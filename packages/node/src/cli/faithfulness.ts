@@ -145,7 +145,9 @@ export async function faithfulnessCommand(o: FaithfulnessCliOptions): Promise<Fa
         `faithfulness of ${methods.length} method(s) on ${count} ${d.setName} images of ${d.dataset}` +
           `${o.road ? ', with ROAD' : ''}${o.randomization ? ', with the randomization check' : ''}`,
       );
-      const bar = progressBar('faithfulness', methods.length * count, 'img', ' | {method}', { method: '' });
+      const bar = progressBar('faithfulness', (methods.length + 1) * count, 'img', ' | {method}', {
+        method: '',
+      });
       let table: FaithfulnessTable;
       try {
         table = await faithfulnessTable(d.model, x, methods, {

@@ -33,7 +33,7 @@ export interface FaithfulnessOptions {
   explainBatch?: number;
   /** Throw on a method's error instead of recording it in its row (default false). */
   stopOnError?: boolean;
-  /** Called after each chunk of inputs: inputs done over all methods so far, and the total. */
+  /** Called after each chunk of inputs: inputs done so far over the random baseline and every method, and the total. */
   onProgress?: (p: { method: string; done: number; total: number }) => void;
 }
 
@@ -107,6 +107,12 @@ function chunks(n: number, size: number): [number, number][] {
   return out;
 }
 
+/**
+ * The wasm backend's reads resolve as microtasks, so a long table would never let timers run
+ * (progress bars, a browser's repaint): give the event loop a turn after each chunk.
+ */
+const yieldToEventLoop = () => new Promise<void>((r) => setTimeout(r, 0));
+
 /** The model's top class per input, in batches. */
 export async function predictedClasses(
   model: tf.LayersModel,
@@ -153,7 +159,8 @@ export async function faithfulnessTable(
 
   // Per-input images for the curves, read once.
   const images = tf.tidy(() => tf.unstack(input) as tf.Tensor3D[]);
-  const total = methods.length * N;
+  // The random baseline counts as one more method: it costs as much as one.
+  const total = (methods.length + 1) * N;
   let done = 0;
   try {
     const curves = async (i: number, order: Uint32Array) =>
@@ -174,6 +181,11 @@ export async function faithfulnessTable(
         m[p] = H * W - k;
       });
       randomMaps.push(m);
+      if ((i + 1) % explainBatch === 0 || i === N - 1) {
+        done = i + 1;
+        opts.onProgress?.({ method: 'random order', done, total });
+        await yieldToEventLoop();
+      }
     }
     const runRoad = async (maps: Float32Array[]) => {
       const parts = [];
@@ -234,6 +246,7 @@ export async function faithfulnessTable(
           }
           done += e - s;
           opts.onProgress?.({ method: method.id, done, total });
+          await yieldToEventLoop();
         }
         const row: FaithfulnessRow = {
           method: method.id,
@@ -267,7 +280,7 @@ export async function faithfulnessTable(
         rows.push(row);
       } catch (err: any) {
         if (opts.stopOnError) throw err;
-        done = rows.length * N + N;
+        done = (rows.length + 2) * N;
         rows.push({
           method: method.id,
           title: method.title,
