@@ -418,6 +418,30 @@ napi_value sum_fn(napi_env env, napi_callback_info info) {
   });
 }
 
+// maxPool(x, y, geometry[14]): geometry as for maxPoolGrad.
+napi_value max_pool(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 3, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[2]);
+    if (d.size() < 14) throw JsError{"pool geometry: 14 values expected"};
+    memory::dim n = d[0], h = d[1], w = d[2], c = d[3], kh = d[4], kw = d[5], oh = d[6], ow = d[7];
+    float* x = f32(env, a[0], n * h * w * c, "x");
+    float* y = f32(env, a[1], n * oh * ow * c, "y");
+    memory::desc src({n, c, h, w}, dt::f32, tag::nhwc), dst({n, c, oh, ow}, dt::f32, tag::nhwc);
+    Op& op = cached(key_of("maxpool", d), double(n) * h * w * c / 4, [&](Op& op) {
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      auto pd = pooling_forward::primitive_desc(
+          pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, src, dst, {d[8], d[9]},
+                                {kh, kw}, {d[10], d[11]}, {d[12], d[13]}),
+          attr, cpu());
+      op.prim = std::make_unique<pooling_forward>(pd);
+      finish(op, pd, {{DNNL_ARG_SRC, src, {}, true}, {DNNL_ARG_DST, dst, {}, false}});
+    });
+    run(op, {x, y});
+    return str(env, op.impl);
+  });
+}
+
 // maxPoolGrad(x, dy, dx, geometry[14]): geometry = N, H, W, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR.
 // oneDNN's backward max pooling needs the forward's workspace (argmax per window), so the forward
 // runs again here into buffers of its own; it costs a fraction of the backward pass it enables.
@@ -516,6 +540,7 @@ NAPI_MODULE_INIT() {
              {"conv2dBackpropInput", conv2d_backprop_input},
              {"matmul", matmul_fn},
              {"sum", sum_fn},
+             {"maxPool", max_pool},
              {"maxPoolGrad", max_pool_grad},
              {"threads", threads},
              {"setThreads", set_threads}};

@@ -193,7 +193,7 @@ describe.skipIf(!status.ok)(title, () => {
     }
   });
 
-  it('MaxPoolGrad matches cpu (valid and same, strides 1 and 2)', async () => {
+  it('MaxPool and MaxPoolGrad match cpu (valid and same, strides 1 and 2)', async () => {
     const cases: [number[], number, number, 'valid' | 'same'][] = [
       [[4, 24, 24, 16], 2, 2, 'valid'], // pw11's pool
       [[3, 7, 9, 5], 3, 2, 'same'],
@@ -212,17 +212,20 @@ describe.skipIf(!status.ok)(title, () => {
         const r = tf.tensor(weights, y.shape);
         const tensors = tf.memory().numTensors;
         const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(v as tf.Tensor4D, k, s, pad), r)))(xt);
-        const data = (await g.data()) as Float32Array;
+        const out = { grad: (await g.data()) as Float32Array, y: (await y.data()) as Float32Array };
         g.dispose();
         expect(tf.memory().numTensors, label).toBe(tensors);
         tf.dispose([xt, y, r]);
-        return data;
+        return out;
       };
       const want = await gradOn('cpu');
-      const before = nativeCalls().MaxPoolGrad ?? 0;
+      const before = nativeCalls();
       const got = await gradOn('wasm');
-      expect(nativeCalls().MaxPoolGrad, label).toBe(before + 1);
-      expect(relErr(got, want), label).toBeLessThan(1e-4);
+      // Forward twice (y, and inside the gradient), backward once.
+      expect(nativeCalls().MaxPool, label).toBe((before.MaxPool ?? 0) + 2);
+      expect(nativeCalls().MaxPoolGrad, label).toBe((before.MaxPoolGrad ?? 0) + 1);
+      expect(got.y, label).toEqual(want.y);
+      expect(relErr(got.grad, want.grad), label).toBeLessThan(1e-4);
     }
   });
 

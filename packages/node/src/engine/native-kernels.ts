@@ -17,6 +17,7 @@ import {
   getKernel,
   type KernelConfig,
   type KernelFunc,
+  MaxPool,
   MaxPoolGrad,
   registerKernel,
   Sum,
@@ -197,42 +198,59 @@ function sum(addon: NativeAddon, args: Args): TensorInfo | null {
   return y;
 }
 
-function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
-  const backend = args.backend as BackendWasm;
-  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
-  if (!isF32(dy, input) || size(input.shape) === 0 || size(dy.shape) === 0) return null;
-  const { filterSize, strides, pad, dimRoundingMode } = args.attrs;
+/** Pooling geometry for the addon: N, H, W, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR. */
+function poolGeometry(
+  shape: number[],
+  attrs: any,
+): { info: backend_util.Conv2DInfo; geom: Int32Array } | null {
+  if (size(shape) === 0) return null;
+  const { filterSize, strides, pad, dimRoundingMode } = attrs;
   const info = backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
+    shape as [number, number, number, number],
     filterSize,
     strides,
     1,
     pad,
     dimRoundingMode,
   );
+  if (size(info.outShape) === 0) return null;
   const { padInfo } = info;
+  const geom = Int32Array.from([
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outHeight,
+    info.outWidth,
+    info.strideHeight,
+    info.strideWidth,
+    padInfo.top,
+    padInfo.left,
+    padInfo.bottom,
+    padInfo.right,
+  ]);
+  return { info, geom };
+}
+
+function maxPool(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { x } = args.inputs as { x: TensorInfo };
+  const g = isF32(x) ? poolGeometry(x.shape, args.attrs) : null;
+  if (!g) return null;
+  const y = backend.makeOutput(g.info.outShape, 'float32');
+  addon.maxPool(view(backend, x), view(backend, y), g.geom);
+  return y;
+}
+
+function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  const g = isF32(dy, input) ? poolGeometry(input.shape, args.attrs) : null;
+  if (!g) return null;
   const dx = backend.makeOutput(input.shape, 'float32');
-  addon.maxPoolGrad(
-    view(backend, input),
-    view(backend, dy),
-    view(backend, dx),
-    Int32Array.from([
-      info.batchSize,
-      info.inHeight,
-      info.inWidth,
-      info.inChannels,
-      info.filterHeight,
-      info.filterWidth,
-      info.outHeight,
-      info.outWidth,
-      info.strideHeight,
-      info.strideWidth,
-      padInfo.top,
-      padInfo.left,
-      padInfo.bottom,
-      padInfo.right,
-    ]),
-  );
+  addon.maxPoolGrad(view(backend, input), view(backend, dy), view(backend, dx), g.geom);
   return dx;
 }
 
@@ -243,6 +261,7 @@ const IMPLS: [string, NativeFn][] = [
   [Conv2DBackpropInput, conv2dBackpropInput],
   [BatchMatMul, (addon, args) => matmul(addon, args, false)],
   [_FusedMatMul, (addon, args) => matmul(addon, args, true)],
+  [MaxPool, maxPool],
   [MaxPoolGrad, maxPoolGrad],
   [Sum, sum],
 ];
