@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { buildModel } from '@convlens/core/models/build';
 import { logitsModel } from '@convlens/core/models/logits';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   loadNative,
   nativeAddon,
@@ -16,7 +16,9 @@ import {
   nativeNotice,
   registerNativeKernels,
   resolveNodeBackend,
+  unregisterNativeKernels,
 } from '../src/engine/native.ts';
+import { NATIVE_KERNELS } from '../src/engine/native-kernels.ts';
 
 const status = loadNative();
 const title = status.ok ? 'native oneDNN kernels' : `native oneDNN kernels — skipped: ${status.reason}`;
@@ -300,6 +302,41 @@ describe.skipIf(!status.ok)(title, () => {
     expect(native.length).toBe(9); // 4 kernels, 4 biases, the input
     for (let i = 0; i < cpu.length; i++)
       expect(relErr(native[i], cpu[i]), `gradient ${i}`).toBeLessThan(1e-4);
+  });
+
+  it('falls back to wasm, once noticed and without leaking, when the addon throws', async () => {
+    await initBackend('wasm');
+    const x = tf.tensor4d(rand(2 * 9 * 9 * 3), [2, 9, 9, 3]);
+    const f = tf.tensor4d(rand(3 * 3 * 3 * 4), [3, 3, 3, 4]);
+    const want = tf.conv2d(x, f, 1, 'same').dataSync();
+    const real = nativeAddon();
+    const broken = {
+      ...real,
+      conv2d: () => {
+        throw new Error('oneDNN: could not create a primitive');
+      },
+    };
+    unregisterNativeKernels();
+    NATIVE_KERNELS.register(broken);
+    const lines: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((l) => lines.push(String(l)) > 0);
+    try {
+      const buffers = tf.engine().backend.numDataIds();
+      for (let i = 0; i < 2; i++) {
+        const y = tf.conv2d(x, f, 1, 'same');
+        expect(relErr(y.dataSync() as Float32Array, want as Float32Array)).toBeLessThan(1e-5);
+        y.dispose();
+      }
+      expect(tf.engine().backend.numDataIds()).toBe(buffers);
+      expect(lines).toEqual([
+        'convlens: native Conv2D failed (oneDNN: could not create a primitive): using wasm for it\n',
+      ]);
+    } finally {
+      spy.mockRestore();
+      NATIVE_KERNELS.unregister();
+      registerNativeKernels();
+      tf.dispose([x, f]);
+    }
   });
 
   it('runs on threaded wasm, whose heap is a SharedArrayBuffer', () => {

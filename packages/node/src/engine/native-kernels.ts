@@ -40,6 +40,18 @@ function view(backend: BackendWasm, info: TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
+/** Allocates the output, then runs the addon on it (views taken after, as the heap may grow); frees it if the addon throws. */
+function into(backend: BackendWasm, shape: number[], run: (out: TensorInfo) => void): TensorInfo {
+  const out = backend.makeOutput(shape, 'float32');
+  try {
+    run(out);
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
+  }
+  return out;
+}
+
 function dilationOne(d: number | [number, number] | undefined): boolean {
   return d == null || (typeof d === 'number' ? d === 1 : d[0] === 1 && d[1] === 1);
 }
@@ -93,15 +105,15 @@ function conv(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null
   if (!g) return null;
   const co = g.info.outChannels;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
-  const y = backend.makeOutput(g.info.outShape, 'float32');
-  addon.conv2d(
-    view(backend, x),
-    view(backend, filter),
-    bias ? view(backend, bias) : null,
-    view(backend, y),
-    Int32Array.from([...g.geom, bias ? 1 : 0, activation === 'relu' ? 1 : 0]),
+  return into(backend, g.info.outShape, (y) =>
+    addon.conv2d(
+      view(backend, x),
+      view(backend, filter),
+      bias ? view(backend, bias) : null,
+      view(backend, y),
+      Int32Array.from([...g.geom, bias ? 1 : 0, activation === 'relu' ? 1 : 0]),
+    ),
   );
-  return y;
 }
 
 function conv2dBackpropFilter(addon: NativeAddon, args: Args): TensorInfo | null {
@@ -110,9 +122,14 @@ function conv2dBackpropFilter(addon: NativeAddon, args: Args): TensorInfo | null
   if (!isF32(x, dy)) return null;
   const g = convGeometry(x.shape, args.attrs.filterShape, args.attrs);
   if (!g) return null;
-  const dw = backend.makeOutput(args.attrs.filterShape, 'float32');
-  addon.conv2dBackpropFilter(view(backend, x), view(backend, dy), view(backend, dw), Int32Array.from(g.geom));
-  return dw;
+  return into(backend, args.attrs.filterShape, (dw) =>
+    addon.conv2dBackpropFilter(
+      view(backend, x),
+      view(backend, dy),
+      view(backend, dw),
+      Int32Array.from(g.geom),
+    ),
+  );
 }
 
 function conv2dBackpropInput(addon: NativeAddon, args: Args): TensorInfo | null {
@@ -121,14 +138,14 @@ function conv2dBackpropInput(addon: NativeAddon, args: Args): TensorInfo | null 
   if (!isF32(dy, filter)) return null;
   const g = convGeometry(args.attrs.inputShape, filter.shape, args.attrs);
   if (!g) return null;
-  const dx = backend.makeOutput(args.attrs.inputShape, 'float32');
-  addon.conv2dBackpropInput(
-    view(backend, dy),
-    view(backend, filter),
-    view(backend, dx),
-    Int32Array.from(g.geom),
+  return into(backend, args.attrs.inputShape, (dx) =>
+    addon.conv2dBackpropInput(
+      view(backend, dy),
+      view(backend, filter),
+      view(backend, dx),
+      Int32Array.from(g.geom),
+    ),
   );
-  return dx;
 }
 
 function matmul(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
@@ -154,24 +171,24 @@ function matmul(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | nu
   const outer = batchA >= batchB ? outerA : outerB;
   if (bias && size(bias.shape) !== n) return null;
   if (m * n * k * Math.max(batchA, batchB) === 0) return null;
-  const c = backend.makeOutput([...outer, m, n], 'float32');
-  addon.matmul(
-    view(backend, a),
-    view(backend, b),
-    bias ? view(backend, bias) : null,
-    view(backend, c),
-    Int32Array.from([
-      batchA,
-      batchB,
-      m,
-      k,
-      n,
-      transposeA ? 1 : 0,
-      transposeB ? 1 : 0,
-      (bias ? 1 : 0) | (activation === 'relu' ? 2 : 0),
-    ]),
+  return into(backend, [...outer, m, n], (c) =>
+    addon.matmul(
+      view(backend, a),
+      view(backend, b),
+      bias ? view(backend, bias) : null,
+      view(backend, c),
+      Int32Array.from([
+        batchA,
+        batchB,
+        m,
+        k,
+        n,
+        transposeA ? 1 : 0,
+        transposeB ? 1 : 0,
+        (bias ? 1 : 0) | (activation === 'relu' ? 2 : 0),
+      ]),
+    ),
   );
-  return c;
 }
 
 /** Sums over leading axes (bias gradients) or trailing axes; others (middle axes) go to wasm. */
@@ -193,9 +210,9 @@ function sum(addon: NativeAddon, args: Args): TensorInfo | null {
   const outShape = keepDims
     ? x.shape.map((d, i) => (reduced.has(i) ? 1 : d))
     : x.shape.filter((_, i) => !reduced.has(i));
-  const y = backend.makeOutput(outShape, 'float32');
-  addon.sum(view(backend, x), view(backend, y), Int32Array.from([outer, inner, leading ? 0 : 1]));
-  return y;
+  return into(backend, outShape, (y) =>
+    addon.sum(view(backend, x), view(backend, y), Int32Array.from([outer, inner, leading ? 0 : 1])),
+  );
 }
 
 /** Pooling geometry for the addon: N, H, W, C, KH, KW, OH, OW, SH, SW, PT, PL, PB, PR. */
@@ -239,9 +256,7 @@ function maxPool(addon: NativeAddon, args: Args): TensorInfo | null {
   const { x } = args.inputs as { x: TensorInfo };
   const g = isF32(x) ? poolGeometry(x.shape, args.attrs) : null;
   if (!g) return null;
-  const y = backend.makeOutput(g.info.outShape, 'float32');
-  addon.maxPool(view(backend, x), view(backend, y), g.geom);
-  return y;
+  return into(backend, g.info.outShape, (y) => addon.maxPool(view(backend, x), view(backend, y), g.geom));
 }
 
 function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
@@ -249,9 +264,9 @@ function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
   const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
   const g = isF32(dy, input) ? poolGeometry(input.shape, args.attrs) : null;
   if (!g) return null;
-  const dx = backend.makeOutput(input.shape, 'float32');
-  addon.maxPoolGrad(view(backend, input), view(backend, dy), view(backend, dx), g.geom);
-  return dx;
+  return into(backend, input.shape, (dx) =>
+    addon.maxPoolGrad(view(backend, input), view(backend, dy), view(backend, dx), g.geom),
+  );
 }
 
 const IMPLS: [string, NativeFn][] = [
@@ -265,6 +280,22 @@ const IMPLS: [string, NativeFn][] = [
   [MaxPoolGrad, maxPoolGrad],
   [Sum, sum],
 ];
+
+/** Kernels whose addon call threw: they stay on wasm for the rest of the process. */
+const failed = new Set<string>();
+
+/** Runs a native kernel; an addon error (a oneDNN limit not foreseen here) falls back with a notice. */
+function tryNative(name: string, impl: NativeFn, addon: NativeAddon, args: Args): TensorInfo | null {
+  try {
+    return impl(addon, args);
+  } catch (e: any) {
+    failed.add(name);
+    process.stderr.write(
+      `convlens: native ${name} failed (${String(e?.message ?? e).split('\n')[0]}): using wasm for it\n`,
+    );
+    return null;
+  }
+}
 
 /** The kernels registered before the native ones, restored by unregister(). */
 const replaced = new Map<string, KernelConfig>();
@@ -287,7 +318,7 @@ export const NATIVE_KERNELS = {
         kernelName: name,
         backendName: 'wasm',
         kernelFunc: ((args: Args) => {
-          const out = impl(addon, args);
+          const out = failed.has(name) ? null : tryNative(name, impl, addon, args);
           if (!out) return fallback(args as any);
           calls.set(name, (calls.get(name) ?? 0) + 1);
           return out;
@@ -304,5 +335,6 @@ export const NATIVE_KERNELS = {
       registerKernel(previous);
     }
     replaced.clear();
+    failed.clear();
   },
 };
