@@ -6,7 +6,13 @@ import { initBackend } from '../src/engine/backend.ts';
 import { cam } from '../src/methods/explain/cam.ts';
 import { explainMethods, getExplainMethod } from '../src/methods/explain/registry.ts';
 import { buildModel } from '../src/models/build.ts';
-import { buildCamModel, CAM_GAP_LAYER, camMaps, defaultCamLayer } from '../src/models/cam-head.ts';
+import {
+  buildCamModel,
+  CAM_CONV_LAYER,
+  CAM_GAP_LAYER,
+  camMaps,
+  defaultCamLayer,
+} from '../src/models/cam-head.ts';
 import { logitsModel } from '../src/models/logits.ts';
 import type { ModelSpec } from '../src/models/spec.ts';
 import type { Batch } from '../src/train/batch-source.ts';
@@ -159,6 +165,31 @@ describe('CAM head', () => {
       optimizer.dispose();
       m.dispose();
     }
+    model.dispose();
+  });
+
+  it('adds a trainable conv layer before the GAP when asked (Zhou et al.); CAM then reads that layer', async () => {
+    const model = buildModel(SPEC, { inputShape: [12, 12, 1], numClasses: 4, seed: 2 });
+    const m = await buildCamModel(model, { conv: 6, seed: 4 });
+    const conv = m.getLayer(CAM_CONV_LAYER);
+    expect(conv.getClassName()).toBe('Conv2D');
+    expect(conv.outputShape).toEqual([null, ...(m.getLayer('conv2').outputShape as number[]).slice(1, 3), 6]);
+    expect(conv.trainable).toBe(true);
+    const before = weightsOf([conv]);
+    const baseBefore = weightsOf([m.getLayer('conv2')]);
+    const optimizer = tf.train.adam(0.01);
+    await trainModel(m, { optimizer, epochs: 2, trainBatches: batches(quadrants(64, 5), 16) });
+    expect(weightsOf([conv])).not.toEqual(before);
+    expect(weightsOf([m.getLayer('conv2')])).toEqual(baseBefore);
+    const x = tf.tensor4d(quadrants(2, 9).x, [2, 12, 12, 1]);
+    const c = await cam.explain({ model: m, input: x, target: [0, 1] });
+    expect(c.layer).toBe(CAM_CONV_LAYER);
+    await expect(buildCamModel(model, { conv: 1.5 })).rejects.toThrow(
+      /conv must be a whole number of filters, got 1.5/,
+    );
+    optimizer.dispose();
+    x.dispose();
+    m.dispose();
     model.dispose();
   });
 

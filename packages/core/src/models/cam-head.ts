@@ -10,6 +10,8 @@ import { LOGITS_LAYER, PROBS_LAYER } from './build.ts';
 
 /** Name of the global-average-pooling layer buildCamModel adds. */
 export const CAM_GAP_LAYER = 'cam_gap';
+/** Name of the optional conv layer buildCamModel adds before the GAP. */
+export const CAM_CONV_LAYER = 'cam_conv';
 
 const CONV = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D']);
 // Layers that finish a conv block: a default cut includes them, so the features are post-activation.
@@ -61,6 +63,12 @@ export interface CamModelOptions {
   freeze?: boolean;
   /** Seed for the dense layer's initial weights. */
   seed?: number;
+  /**
+   * Filters of a new 3×3 conv layer (ReLU, same padding, named `cam_conv`) between the cut and the
+   * GAP, as Zhou et al. add one (1024 filters on VGG): shallow cuts have receptive fields too small
+   * for an average of their features to tell classes apart. 0 (default): none.
+   */
+  conv?: number;
 }
 
 /**
@@ -101,7 +109,24 @@ export async function buildCamModel(
     }
   }
   const init = tf.initializers.glorotUniform(options.seed === undefined ? {} : { seed: options.seed });
-  const gap = tf.layers.globalAveragePooling2d({ name: CAM_GAP_LAYER }).apply(base.outputs[0]);
+  let features = base.outputs[0];
+  const conv = options.conv ?? 0;
+  if (!(Number.isInteger(conv) && conv >= 0))
+    throw new Error(`conv must be a whole number of filters, got ${conv}`);
+  if (conv > 0) {
+    const convInit = tf.initializers.heNormal(options.seed === undefined ? {} : { seed: options.seed + 1 });
+    features = tf.layers
+      .conv2d({
+        filters: conv,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        name: CAM_CONV_LAYER,
+        kernelInitializer: convInit,
+      })
+      .apply(features) as tf.SymbolicTensor;
+  }
+  const gap = tf.layers.globalAveragePooling2d({ name: CAM_GAP_LAYER }).apply(features);
   const logits = tf.layers
     .dense({ units: classes, name: LOGITS_LAYER, kernelInitializer: init })
     .apply(gap) as tf.SymbolicTensor;

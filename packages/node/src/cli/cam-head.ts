@@ -199,6 +199,7 @@ export async function camHeadCommand(o: CamHeadOptions): Promise<CamHeadSummary>
       camHead: {
         from: o.run,
         layer,
+        conv: o.conv ?? 0,
         freeze: !fineTune,
         accuracy: ev.accuracy,
         baseAccuracy: base.accuracy,
