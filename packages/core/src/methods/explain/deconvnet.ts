@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { finish, pickLayer, resolveTargets } from './common.ts';
+import { withReluRule } from './relu-rules.ts';
 import type { ExplainMethod } from './types.ts';
 
 export interface DeconvOptions {
@@ -17,42 +18,9 @@ export interface DeconvOptions {
   channel?: number;
 }
 
-/** ReLU (optionally capped) whose gradient is the DeconvNet rule: relu of the incoming signal. */
-function deconvRelu(cap?: number) {
-  const f = (x: tf.Tensor) => ({
-    value: cap === undefined ? tf.relu(x) : tf.clipByValue(x, 0, cap),
-    gradFunc: (dy: tf.Tensor) => tf.relu(dy),
-  });
-  return tf.customGrad(f as any) as (x: tf.Tensor) => tf.Tensor;
-}
-
-/** Runs `fn` with every ReLU of `model` (fused activations, ReLU layers) using the DeconvNet rule. */
+/** Runs `fn` with every ReLU of `model` (fused activations, ReLU layers) using the DeconvNet rule: relu(signal). */
 export function withDeconvRelus<T>(model: tf.LayersModel, fn: () => T): T {
-  const restore: (() => void)[] = [];
-  for (const layer of model.layers as any[]) {
-    const act = layer.activation;
-    const name = act?.getClassName?.();
-    if (name === 'relu' || name === 'relu6') {
-      const g = deconvRelu(name === 'relu6' ? 6 : undefined);
-      // A class name tfjs can't fuse into the conv/matmul kernel, so apply() runs.
-      layer.activation = { apply: (x: tf.Tensor) => g(x), getClassName: () => `deconv-${name}` };
-      restore.push(() => {
-        layer.activation = act;
-      });
-    } else if (layer.getClassName() === 'ReLU') {
-      const call = layer.call;
-      const g = deconvRelu(layer.maxValue ?? undefined);
-      layer.call = (inputs: tf.Tensor | tf.Tensor[]) => g(Array.isArray(inputs) ? inputs[0] : inputs);
-      restore.push(() => {
-        layer.call = call;
-      });
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    for (const r of restore) r();
-  }
+  return withReluRule(model, (dy) => tf.relu(dy), 'deconv', fn);
 }
 
 export interface DeconvProjection {

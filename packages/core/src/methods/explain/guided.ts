@@ -7,57 +7,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { camExplain, gradcamRule } from './cam-core.ts';
 import { finish, resolveTargets, scores, targetScore } from './common.ts';
+import { type ReluGradientRule, withReluRule } from './relu-rules.ts';
 import type { ExplainMethod } from './types.ts';
 
-/** ReLU (optionally capped) whose gradient is the guided rule. */
-function guidedRelu(cap?: number) {
-  const f = (x: tf.Tensor, save: tf.GradSaveFunc) => {
-    save([x]);
-    const value = cap === undefined ? tf.relu(x) : tf.clipByValue(x, 0, cap);
-    return {
-      value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [input] = saved;
-        let open = tf.logicalAnd(tf.greater(input, 0), tf.greater(dy, 0));
-        if (cap !== undefined) open = tf.logicalAnd(open, tf.less(input, cap));
-        return tf.mul(dy, tf.cast(open, 'float32'));
-      },
-    };
-  };
-  return tf.customGrad(f as any) as (x: tf.Tensor) => tf.Tensor;
-}
+/** Guided backprop's rule: pass where the forward input was positive (and below the cap) and dy > 0. */
+const guidedRule: ReluGradientRule = (dy, input, cap) => {
+  let open = tf.logicalAnd(tf.greater(input, 0), tf.greater(dy, 0));
+  if (cap !== undefined) open = tf.logicalAnd(open, tf.less(input, cap));
+  return tf.mul(dy, tf.cast(open, 'float32'));
+};
 
 /** Runs `fn` with every ReLU of `model` replaced by its guided version. */
 export function withGuidedRelus<T>(model: tf.LayersModel, fn: () => T): T {
-  const restore: (() => void)[] = [];
-  for (const layer of model.layers as any[]) {
-    const act = layer.activation;
-    const name = act?.getClassName?.();
-    if (name === 'relu' || name === 'relu6') {
-      const g = guidedRelu(name === 'relu6' ? 6 : undefined);
-      // A class name tfjs can't fuse into the conv/matmul kernel, so apply() runs.
-      layer.activation = { apply: (x: tf.Tensor) => g(x), getClassName: () => `guided-${name}` };
-      restore.push(() => {
-        layer.activation = act;
-      });
-    } else if (
-      layer.getClassName() === 'ReLU' ||
-      (layer.getClassName() === 'Activation' && name === undefined)
-    ) {
-      if (layer.getClassName() !== 'ReLU') continue;
-      const call = layer.call;
-      const g = guidedRelu(layer.maxValue ?? undefined);
-      layer.call = (inputs: tf.Tensor | tf.Tensor[]) => g(Array.isArray(inputs) ? inputs[0] : inputs);
-      restore.push(() => {
-        layer.call = call;
-      });
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    for (const r of restore) r();
-  }
+  return withReluRule(model, guidedRule, 'guided', fn);
 }
 
 /** Guided-backprop gradients of each example's target score w.r.t. the input, [N, H, W, C]. */
