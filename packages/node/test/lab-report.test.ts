@@ -21,7 +21,7 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
   beforeAll(async () => {
     out = await mkdtemp(join(tmpdir(), 'convlens-lab-'));
     first = await runCli(['lab', '--quick', '--json', '--out', out], { CONVLENS_DATA_DIR: DATA });
-  }, 240_000);
+  }, 480_000);
   afterAll(async () => {
     // Keep the report (and its screenshots) when asked, e.g. to look at them after CI.
     if (!process.env.CONVLENS_KEEP_LAB) await rm(out, { recursive: true, force: true });
@@ -71,6 +71,22 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
     const ok = tvWeights.filter((_: number, i: number) => minProbability[i] >= 0.9);
     if (chosenByRule) expect(chosenTvWeight).toBe(Math.max(...ok));
     else expect(ok).toEqual([]);
+    // Part 3: the GAP model learned something, CAM = Grad-CAM on it, and every method was scored.
+    const { part3 } = r.stages;
+    expect(part3.numbers.gapModel.accuracy).toBeGreaterThan(0.15);
+    expect(part3.numbers.gapModel.baseAccuracy).toBeCloseTo(test.numbers.accuracy, 1);
+    for (const c of part3.numbers.camGradcamCorrelation) expect(c).toBeGreaterThan(0.999);
+    const f = part3.numbers.faithfulness;
+    const methods = Object.keys(part3.numbers.methods);
+    expect(f.main.rows.map((x: any) => x.method).sort()).toEqual(methods.filter((m) => m !== 'cam').sort());
+    expect(f.gap.rows.map((x: any) => x.method)).toEqual(['cam']);
+    const row = (id: string) => f.main.rows.find((x: any) => x.method === id);
+    for (const id of ['ig', 'occlusion', 'saliency']) {
+      expect(row(id).error).toBeUndefined();
+      expect(row(id).deletionAuc, id).toBeLessThan(f.main.random.deletionAuc);
+      expect(row(id).insertionAuc, id).toBeGreaterThan(f.main.random.insertionAuc);
+      expect(row(id).sanity.steps.length).toBeGreaterThan(0);
+    }
     expect(part2.numbers.pairs.map((p: any) => p.pair)).toEqual([
       [1, 7],
       [4, 9],

@@ -19,10 +19,11 @@ export async function explainBatch(
   x: Float32Array,
   shape: [number, number, number],
   targets: number[],
+  options?: Record<string, unknown>,
 ): Promise<Explanation> {
   const input = tf.tensor4d(x, [targets.length, ...shape]);
   try {
-    return await method.explain({ model, input, target: targets });
+    return await method.explain({ model, input, target: targets, options });
   } finally {
     input.dispose();
   }

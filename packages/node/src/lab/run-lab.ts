@@ -16,7 +16,7 @@ import { TIMELINE_TV } from './snapshot.ts';
 import { dataStage } from './stage-data.ts';
 import { part1Stage } from './stage-part1.ts';
 import { part2Stage } from './stage-part2.ts';
-import { part3Stage } from './stage-part3.ts';
+import { CAM_CONV_FILTERS, part3Stage } from './stage-part3.ts';
 import { testStage } from './stage-test.ts';
 import { trainKey, trainStage } from './stage-train.ts';
 import { Interrupted, type LabContext, type StageResult } from './types.ts';
@@ -69,7 +69,16 @@ function stageKeys(s: LabSettings, tk: string): Record<string, string> {
     test: stageKey('test', [tk, s.testLimit, explainMethods().some((m) => m.id === 'gradcam')]),
     part1: stageKey('part1', [tk, s.statsImages, s.topK, s.activationDigits]),
     part2: stageKey('part2', [tk, s.actmaxSteps, s.tvWeights, s.filtersPerLayer]),
-    part3: stageKey('part3', [tk, s.explainDigits, explainMethods().map((m) => m.id)]),
+    part3: stageKey('part3', [
+      tk,
+      s.explainDigits,
+      explainMethods().map((m) => m.id),
+      s.camEpochs,
+      CAM_CONV_FILTERS,
+      s.faithfulnessImages,
+      s.sanityImages,
+      s.samplingSamples,
+    ]),
   };
 }
 

@@ -45,6 +45,13 @@ export interface LabSettings {
   filtersPerLayer: number;
   /** Part 3: digits explained side by side. */
   explainDigits: number[];
+  /** Part 3: epochs training the GAP head of the CAM model (base frozen). */
+  camEpochs: number;
+  /** Part 3: held-out images of the faithfulness table, and of its randomization sanity check. */
+  faithfulnessImages: number;
+  sanityImages: number;
+  /** Part 3: perturbation samples of LIME and KernelSHAP (their defaults are sized for photos). */
+  samplingSamples: number;
 }
 
 /** Probability the chosen tv weight must keep for every class (the stated rule in the report). */
@@ -79,6 +86,10 @@ export function resolveSettings(o: LabOptions): LabSettings {
     tvWeights: quick ? [0, 32, 512] : [0, 8, 32, 128, 512, 2048],
     filtersPerLayer: quick ? 4 : 8,
     explainDigits: quick ? [3, 7] : [0, 3, 4, 7, 9],
+    camEpochs: 2,
+    faithfulnessImages: quick ? 8 : 50,
+    sanityImages: quick ? 2 : 6,
+    samplingSamples: quick ? 64 : 200,
   };
 }
 
