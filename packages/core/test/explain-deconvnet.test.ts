@@ -176,7 +176,44 @@ describe('DeconvNet', () => {
     expect(Math.floor(Math.floor(nz[0] / 2) / 6 / 2)).toBe(y);
     expect(Math.floor(((nz[0] >> 1) % 6) / 2)).toBe(xx);
     expect(one.activations[0]).toBeCloseTo(Math.max(...xs), 6);
-    tf.dispose([x, whole.projection, one.projection]);
+    // 'channel-max': the strongest unit of channel 0 only, back at its switch with its value.
+    const best0 = [...winners].filter((i) => i % 2 === 0).reduce((a, b) => (xs[b] > xs[a] ? b : a));
+    const cm = await deconvProjection(m, x, { layer: 'p', mode: 'channel-max', channel: 0 });
+    const nz0 = [...cm.projection.dataSync()].flatMap((v, i) => (v !== 0 ? [i] : []));
+    expect(nz0).toEqual([best0]);
+    expect(cm.units[0][2]).toBe(0);
+    expect(cm.activations[0]).toBeCloseTo(xs[best0], 6);
+    tf.dispose([x, whole.projection, one.projection, cm.projection]);
+    m.dispose();
+  });
+
+  it("rule 'guided' projects the same kept activations by guided backprop", async () => {
+    const m = tf.sequential();
+    m.add(
+      tf.layers.conv2d({ inputShape: [6, 6, 1], name: 'c1', filters: 2, kernelSize: 3, activation: 'relu' }),
+    );
+    m.add(tf.layers.conv2d({ name: 'c2', filters: 2, kernelSize: 3, activation: 'relu' }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 2 }));
+    const x = tf.tensor4d(rand(36, 3, -1, 1), [1, 6, 6, 1]);
+    const g = await deconvProjection(m, x, { layer: 'c2', mode: 'channel-max', channel: 1, rule: 'guided' });
+    const sub = tf.model({ inputs: m.inputs, outputs: m.getLayer('c2').output as tf.SymbolicTensor });
+    const keep = kept(sub, x, g.units);
+    const expected = tf.tidy(() =>
+      withGuidedRelus(m, () =>
+        tf.grad((inp: tf.Tensor) => tf.sum(tf.mul(sub.apply(inp) as tf.Tensor, keep)))(x),
+      ),
+    );
+    const a = g.projection.dataSync();
+    const b = expected.dataSync();
+    for (let i = 0; i < 36; i++) expect(a[i]).toBeCloseTo(b[i], 6);
+    await expect(deconvProjection(m, x, { layer: 'c2', rule: 'magic' as any })).rejects.toThrow(
+      /rule must be deconvnet or guided/,
+    );
+    await expect(deconvProjection(m, x, { layer: 'c2', mode: 'channel-max' })).rejects.toThrow(
+      /mode 'channel-max' needs option channel, an integer in 0–1/,
+    );
+    tf.dispose([x, keep, expected, g.projection]);
     m.dispose();
   });
 

@@ -8,14 +8,23 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { finish, pickLayer, resolveTargets } from './common.ts';
+import { withGuidedRelus } from './guided.ts';
 import { withReluRule } from './relu-rules.ts';
 import type { ExplainMethod } from './types.ts';
 
 export interface DeconvOptions {
-  /** 'max': the single strongest unit of the layer (default); 'channel': one channel's whole map. */
-  mode?: 'max' | 'channel';
-  /** Channel for mode 'channel'. */
+  /**
+   * 'max': the single strongest unit of the layer (default); 'channel': one channel's whole map;
+   * 'channel-max': the strongest unit of one channel (Zeiler & Fergus's top-9 figures).
+   */
+  mode?: 'max' | 'channel' | 'channel-max';
+  /** Channel for modes 'channel' and 'channel-max'. */
   channel?: number;
+  /**
+   * How gradients pass the ReLUs going down: 'deconvnet' (default) or 'guided' (guided backprop of
+   * the same kept activations, for side-by-side comparisons).
+   */
+  rule?: 'deconvnet' | 'guided';
 }
 
 /** Runs `fn` with every ReLU of `model` (fused activations, ReLU layers) using the DeconvNet rule: relu(signal). */
@@ -63,8 +72,11 @@ export async function deconvProjection(
   options: DeconvOptions & { layer?: string } = {},
 ): Promise<DeconvProjection> {
   const mode = options.mode ?? 'max';
-  if (mode !== 'max' && mode !== 'channel')
-    throw new Error(`deconvnet mode must be max or channel, got '${mode}'`);
+  if (mode !== 'max' && mode !== 'channel' && mode !== 'channel-max')
+    throw new Error(`deconvnet mode must be max, channel or channel-max, got '${mode}'`);
+  const rule = options.rule ?? 'deconvnet';
+  if (rule !== 'deconvnet' && rule !== 'guided')
+    throw new Error(`deconvnet rule must be deconvnet or guided, got '${rule}'`);
   const { layer, warning } = pickLayer(model, options.layer);
   const sub = upTo(model, layer);
   const acts = tf.tidy(() => sub.apply(input, { training: false }) as tf.Tensor4D);
@@ -72,11 +84,11 @@ export async function deconvProjection(
   const a = (await acts.data()) as Float32Array;
   acts.dispose();
   let channel: number | undefined;
-  if (mode === 'channel') {
+  if (mode !== 'max') {
     channel = options.channel;
     if (channel === undefined || !Number.isInteger(channel) || channel < 0 || channel >= c)
       throw new Error(
-        `deconvnet mode 'channel' needs option channel, an integer in 0–${c - 1} (layer '${layer.name}' has ${c} channels), got ${channel}`,
+        `deconvnet mode '${mode}' needs option channel, an integer in 0–${c - 1} (layer '${layer.name}' has ${c} channels), got ${channel}`,
       );
   }
   const keep = new Float32Array(a.length);
@@ -90,13 +102,13 @@ export async function deconvProjection(
     const pix = Math.floor(best / c);
     units.push([Math.floor(pix / w), pix % w, best % c]);
     activations.push(a[i * per + best]);
-    if (channel === undefined) keep[i * per + best] = a[i * per + best];
-    else for (let p = channel; p < per; p += c) keep[i * per + p] = a[i * per + p];
+    if (mode !== 'channel') keep[i * per + best] = a[i * per + best];
+    else for (let p = channel ?? 0; p < per; p += c) keep[i * per + p] = a[i * per + p];
   }
   const projection = tf.tidy(() => {
     const k = tf.tensor4d(keep, [n, h, w, c]);
     // d(Σ out·keep)/dx = Jᵀ·keep: the kept map sent down through the network with the swapped ReLUs.
-    return withDeconvRelus(model, () =>
+    return (rule === 'guided' ? withGuidedRelus : withDeconvRelus)(model, () =>
       tf.grad((x: tf.Tensor) => tf.sum(tf.mul(sub.apply(x, { training: false }) as tf.Tensor, k)))(input),
     ) as tf.Tensor4D;
   });
