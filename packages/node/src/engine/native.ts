@@ -83,8 +83,11 @@ function buildFailure(stderr: string): string {
   return `build failed: ${line.trim().slice(0, 200)}`;
 }
 
-/** Builds the addon unless a build of this exact source is cached; returns its path or throws a reason. */
-function build(): string {
+/**
+ * Builds the addon unless a build of this exact source is cached (`rebuild`: even then); returns its
+ * path and whether it came from the cache, or throws a reason.
+ */
+function build(rebuild = false): { path: string; cached: boolean } {
   const cxx = process.env.CXX || 'g++';
   const source = readFileSync(SOURCE);
   const hash = createHash('sha256')
@@ -95,7 +98,7 @@ function build(): string {
     .slice(0, 16);
   const dir = nativeCacheDir();
   const out = join(dir, `convlens_dnnl-${hash}.node`);
-  if (existsSync(out)) return out;
+  if (existsSync(out) && !rebuild) return { path: out, cached: true };
   if (spawnSync(cxx, ['--version'], { stdio: 'ignore' }).error) throw new Error(`${cxx} not found`);
   const include = nodeIncludeDir();
   if (!include) throw new Error('Node headers (node_api.h) not found');
@@ -116,7 +119,20 @@ function build(): string {
     if (/^convlens_dnnl-[0-9a-f]{16}\.node$/.test(f) && join(dir, f) !== out)
       rmSync(join(dir, f), { force: true });
   }
-  return out;
+  return { path: out, cached: false };
+}
+
+function requireAddon(path: string): NativeAddon {
+  // OpenMP threads that spin between ops steal the core JS (and, on a shared machine, everyone
+  // else) needs: measured 2× slower under load. Sleeping at once costs microseconds per op.
+  // libgomp reads this when it loads, with the addon; the process's own env is left as it was.
+  const policy = process.env.OMP_WAIT_POLICY;
+  if (policy === undefined) process.env.OMP_WAIT_POLICY = 'passive';
+  try {
+    return createRequire(import.meta.url)(path) as NativeAddon;
+  } finally {
+    if (policy === undefined) delete process.env.OMP_WAIT_POLICY;
+  }
 }
 
 /** Builds (once) and loads the addon. Never throws: failures come back as a reason. */
@@ -127,23 +143,22 @@ export function loadNative(): NativeStatus {
     return status;
   }
   try {
-    const path = build();
-    // OpenMP threads that spin between ops steal the core JS (and, on a shared machine, everyone
-    // else) needs: measured 2× slower under load. Sleeping at once costs microseconds per op.
-    // libgomp reads this when it loads, with the addon; the process's own env is left as it was.
-    const policy = process.env.OMP_WAIT_POLICY;
-    if (policy === undefined) process.env.OMP_WAIT_POLICY = 'passive';
+    const first = build();
+    let path = first.path;
     try {
-      addon = createRequire(import.meta.url)(path) as NativeAddon;
-    } finally {
-      if (policy === undefined) delete process.env.OMP_WAIT_POLICY;
+      addon = requireAddon(path);
+    } catch (e) {
+      // A cached build can outlive the library it linked (an upgraded libdnnl): build afresh once.
+      if (!first.cached) throw e;
+      path = build(true).path;
+      addon = requireAddon(path);
     }
     status = { ok: true, path };
   } catch (e: any) {
     const msg = String(e?.message ?? e);
     status = {
       ok: false,
-      reason: /libdnnl\.so/.test(msg) ? 'libdnnl not found: apt-get install libdnnl2' : msg.split('\n')[0],
+      reason: /libdnnl\.so/.test(msg) ? 'libdnnl not found: apt-get install libdnnl-dev' : msg.split('\n')[0],
     };
   }
   return status;
