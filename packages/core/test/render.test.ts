@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { categoricalColor, lut, mapToImage, symmetricRange, valueRange } from '../src/render/colormap.ts';
-import { blit, createImage, grid, upscale } from '../src/render/image.ts';
+import { blit, createImage, crop, grid, upscale } from '../src/render/image.ts';
 
 describe('colormaps', () => {
   it('gray runs black to white; rdbu runs blue (negative) to red (positive)', () => {
@@ -37,6 +37,19 @@ describe('colormaps', () => {
 });
 
 describe('images', () => {
+  it('crops a window, shifted back inside the image at the edges', () => {
+    const img = createImage(5, 4);
+    for (let i = 0; i < 20; i++) img.data[i * 4] = i; // red channel = pixel index
+    const red = (c: ReturnType<typeof crop>) =>
+      Array.from({ length: c.width * c.height }, (_, i) => c.data[i * 4]);
+    expect(red(crop(img, 1, 1, 2, 2))).toEqual([6, 7, 11, 12]);
+    // Asked past the right/bottom edge: the window slides in and keeps its size.
+    const c = crop(img, 4, 3, 3, 2);
+    expect([c.width, c.height]).toEqual([3, 2]);
+    expect(red(c)).toEqual([12, 13, 14, 17, 18, 19]);
+    expect(red(crop(img, -2, -2, 1, 1))).toEqual([0]);
+  });
+
   it('upscales by pixel replication, blits with clipping, and lays out grids', () => {
     const a = createImage(2, 1, [10, 20, 30, 255]);
     a.data.set([200, 0, 0, 255], 4);

@@ -87,6 +87,11 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
       expect(row(id).insertionAuc, id).toBeGreaterThan(f.main.random.insertionAuc);
       expect(row(id).sanity.steps.length).toBeGreaterThan(0);
     }
+    // DeconvNet top-9: each channel's 9 images, sorted by their strongest activation in it.
+    for (const c of part3.numbers.deconvTop9.channels) {
+      expect(c.indices).toHaveLength(9);
+      expect([...c.activations].sort((a: number, b: number) => b - a)).toEqual(c.activations);
+    }
     expect(part2.numbers.pairs.map((p: any) => p.pair)).toEqual([
       [1, 7],
       [4, 9],

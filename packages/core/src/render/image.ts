@@ -35,6 +35,20 @@ export function upscale(img: RGBAImage, factor: number): RGBAImage {
   return out;
 }
 
+/** The `width`×`height` window of `img` at (x, y), clamped inside the image. */
+export function crop(img: RGBAImage, x: number, y: number, width: number, height: number): RGBAImage {
+  const w = Math.min(width, img.width);
+  const h = Math.min(height, img.height);
+  const x0 = Math.max(0, Math.min(img.width - w, x));
+  const y0 = Math.max(0, Math.min(img.height - h, y));
+  const out = createImage(w, h);
+  for (let r = 0; r < h; r++) {
+    const s = ((y0 + r) * img.width + x0) * 4;
+    out.data.set(img.data.subarray(s, s + w * 4), r * w * 4);
+  }
+  return out;
+}
+
 /** Copies `src` into `dst` with its top-left corner at (x, y), clipped to `dst`. */
 export function blit(dst: RGBAImage, src: RGBAImage, x: number, y: number): void {
   for (let sy = 0; sy < src.height; sy++) {

@@ -18,6 +18,7 @@ import { type CamHeadSummary, camHeadCommand } from '../cli/cam-head.ts';
 import { stack } from '../cli/inside-figures.ts';
 import { labelledPanel } from '../io/png.ts';
 import { loadRun } from '../train/load-run.ts';
+import { deconvTop9 } from './deconv-top9.ts';
 import { drawMap, explainBatch } from './explain.ts';
 import { exampleImage, firstOfClasses, modelInput, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan } from './plan.ts';
@@ -185,6 +186,17 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
         ),
       );
     if (failed.length) notes.push(`Methods that failed on this model: ${failed.join('; ')}.`);
+    if (ctx.stopRequested()) throw new Interrupted();
+    const top9 = await deconvTop9(run.model, cut, set, s.statsImages, s.quick ? 2 : 4, run.standardizer);
+    numbers.deconvTop9 = { layer: top9.layer, channels: top9.channels };
+    figures.push(
+      await saveFigure(
+        ctx.out,
+        'part3/deconvnet-top9.png',
+        top9.figure,
+        'DeconvNet: top-9 projections per channel',
+      ),
+    );
     notes.push(
       'Guided backprop and DeconvNet differ only at the ReLUs: guided backprop passes a gradient where the forward input was positive and the gradient is positive; DeconvNet where the backward signal is positive, whatever the forward input. Compare their rows: DeconvNet’s pictures are less tied to this particular digit.',
     );
