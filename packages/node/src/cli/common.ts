@@ -36,8 +36,11 @@ export function action<T>(fn: (opts: T, cmd?: Command) => Promise<void>) {
   };
 }
 
+/** Node's backends: core's, plus native (wasm with oneDNN kernels where they build; the default). */
 export const backendOption = () =>
-  new Option('--backend <name>', 'compute backend').argParser(oneOf('backend', BACKENDS)).default('wasm');
+  new Option('--backend <name>', 'compute backend (native: wasm + oneDNN CPU kernels, else wasm)')
+    .argParser(oneOf('backend', [...BACKENDS, 'native']))
+    .default('native');
 
 export const dataOptions = (cmd: Command) =>
   cmd

@@ -5,6 +5,7 @@ import { PRESETS } from '@convlens/core/preprocess/presets';
 import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
+import { resolveNodeBackend } from '../engine/native.ts';
 import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
 import { registerCamHeadCommand } from './cam-head.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
@@ -31,9 +32,12 @@ const program = new Command()
     'wasm threads (default: $CONVLENS_THREADS — a number or all — else 1)',
     positiveInt('--threads'),
   )
-  .hook('preAction', (cmd) => {
+  .hook('preAction', (cmd, sub) => {
     setVerbose(!!cmd.opts().verbose);
     enableWasmThreads(cmd.opts().threads ?? defaultThreads());
+    // --backend native (the default): wasm with oneDNN kernels, or plain wasm after a one-line notice.
+    const backend = sub.opts().backend;
+    if (backend) sub.setOptionValue('backend', resolveNodeBackend(backend, { threads: cmd.opts().threads }));
   });
 
 dataOptions(
