@@ -312,4 +312,28 @@ describe('wasm kernels match the cpu backend', () => {
     );
     expect(err).toBeLessThan(1e-4);
   });
+
+  it('Identity shares the buffer: clones read the same values, outlive the original, and free it last', async () => {
+    await initBackend('wasm');
+    const before = tf.memory();
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    const y = tf.clone(x);
+    const z = tf.clone(y);
+    expect(y.dataId).toBe(x.dataId);
+    x.dispose();
+    expect(await z.data()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
+    y.dispose();
+    // Still valid after both others are gone, and a new tensor does not take its memory.
+    const w = tf.fill([2, 3], 9);
+    expect(await z.data()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
+    // A variable assigned from a clone keeps its value when the source is disposed.
+    const v = tf.variable(z);
+    z.dispose();
+    expect(await v.data()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
+    v.assign(w);
+    expect(Array.from(await v.data())).toEqual([9, 9, 9, 9, 9, 9]);
+    tf.dispose([v, w]);
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
 });

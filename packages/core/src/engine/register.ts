@@ -8,6 +8,7 @@ import { batchMatMulConfig, fusedMatMulConfig } from './kernels/batch-matmul.ts'
 import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.ts';
 import { conv2dBackpropInputConfig } from './kernels/conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './kernels/depthwise-backprop.ts';
+import { identityConfig } from './kernels/identity.ts';
 import { maxPoolGradConfig } from './kernels/max-pool-grad.ts';
 import { sumConfig } from './kernels/sum.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsorted-segment-sum.ts';
@@ -28,6 +29,7 @@ export const REPLACED_KERNELS: KernelConfig[] = [
   fusedMatMulConfig,
   maxPoolGradConfig,
   sumConfig,
+  identityConfig,
 ];
 
 let registered = false;
