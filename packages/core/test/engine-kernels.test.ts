@@ -324,7 +324,7 @@ describe('wasm kernels match the cpu backend', () => {
     expect(await z.data()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
     y.dispose();
     // Still valid after both others are gone, and a new tensor does not take its memory.
-    const w = tf.fill([2, 3], 9);
+    const w = tf.fill([2, 3], 9) as tf.Tensor2D;
     expect(await z.data()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
     // A variable assigned from a clone keeps its value when the source is disposed.
     const v = tf.variable(z);
