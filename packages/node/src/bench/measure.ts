@@ -11,6 +11,7 @@ import { buildModel } from '@convlens/core/models/build';
 import { logitsModel } from '@convlens/core/models/logits';
 import { trainModel } from '@convlens/core/train/loop';
 import { makeOptimizer } from '@convlens/core/train/optimizers';
+import { nativeKernelsRegistered } from '../engine/native.ts';
 import { measureActmax } from './actmax.ts';
 import { measureStats } from './stats.ts';
 
@@ -150,7 +151,8 @@ export async function measureConvlens(opts: MeasureOptions): Promise<ConvlensBen
   const stats = await measureStats(model);
   model.dispose();
   return {
-    backend: tf.getBackend(),
+    // 'native' when oneDNN kernels are registered on the wasm backend.
+    backend: nativeKernelsRegistered() ? 'native' : tf.getBackend(),
     forward_img_s: round1(forward),
     train_img_s: round1(train),
     input_grad_img_s: round1(inputGrad),

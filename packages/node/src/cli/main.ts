@@ -144,7 +144,9 @@ dataOptions(
 
 program
   .command('bench')
-  .description('throughput of the lab CNN (forward, training, input gradient) vs the PyTorch peer, same run')
+  .description(
+    'throughput of the lab CNN (forward, training, input gradient, act-max, Grad-CAM) vs the PyTorch peer, same run',
+  )
   .option('--reps <n>', 'timed repetitions per measure (median)', positiveInt('--reps'), 10)
   .option('--no-peer', 'skip the PyTorch peer')
   .option('--out-dir <dir>', 'where to write the JSON result', 'bench/results')
