@@ -17,6 +17,7 @@ import {
 } from '@convlens/core/methods/actmax/objective';
 import { maximize } from '@convlens/core/methods/actmax/optimize';
 import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain/registry';
+import { camHead } from '@convlens/core/models/cam-head';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import type {
@@ -97,6 +98,25 @@ async function checkModelFiles(url: string): Promise<void> {
   }
 }
 
+/** CAM needs a GAP + dense head (convlens cam-head builds one): offered only to models that have one. */
+function applicableMethods(model: tf.LayersModel) {
+  const hasCamHead = (() => {
+    try {
+      camHead(model);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return explainMethods().filter((m) => m.id !== 'cam' || hasCamHead);
+}
+
+/** Interactive budgets for the sampling methods (their defaults are sized for offline photos). */
+const METHOD_OPTIONS: Record<string, Record<string, unknown>> = {
+  lime: { samples: 300 },
+  'kernel-shap': { samples: 300 },
+};
+
 async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta> {
   const b = await startBackend(req.backend);
   await checkModelFiles(req.modelUrl);
@@ -115,7 +135,7 @@ async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta>
     layers,
     convLayers: model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name),
     numClasses: out[out.length - 1] ?? 0,
-    methods: explainMethods().map((m) => ({
+    methods: applicableMethods(model).map((m) => ({
       id: m.id,
       title: m.title,
       needsLayer: m.needsLayer,
@@ -281,7 +301,13 @@ async function explain(req: Extract<Request, { type: 'explain' }>): Promise<Expl
   const x = toInput(l, req.pixels);
   const t0 = performance.now();
   try {
-    const e = await method.explain({ model: l.model, input: x, target: req.target, layer: req.layer });
+    const e = await method.explain({
+      model: l.model,
+      input: x,
+      target: req.target,
+      layer: req.layer,
+      options: METHOD_OPTIONS[method.id],
+    });
     return {
       map: e.maps[0],
       height: e.height,
