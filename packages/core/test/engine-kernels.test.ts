@@ -280,11 +280,13 @@ describe('wasm kernels match the cpu backend', () => {
     { shape: [3, 4, 5], axis: [1], keepDims: false },
     { shape: [3, 4, 5], axis: [0, 1, 2], keepDims: false },
   ];
-  for (const [n, c] of sumCases.entries()) {
-    it(`Sum shape=${c.shape} axis=${c.axis} keepDims=${c.keepDims}`, async () => {
+  for (const [n, [kernel, c]] of (['Sum', 'Mean'] as const)
+    .flatMap((k) => sumCases.map((c) => [k, c] as const))
+    .entries()) {
+    it(`${kernel} shape=${c.shape} axis=${c.axis} keepDims=${c.keepDims}`, async () => {
       const r = rng(900 + n);
       const err = await compare(
-        'Sum',
+        kernel,
         {
           x: {
             shape: c.shape,
@@ -332,8 +334,52 @@ describe('wasm kernels match the cpu backend', () => {
     expect(await v.data()).toEqual(new Float32Array([1, 2, 3, 4, 5, 6]));
     v.assign(w);
     expect(Array.from(await v.data())).toEqual([9, 9, 9, 9, 9, 9]);
-    tf.dispose([v, w]);
+    // Cast to the same dtype shares too; to another dtype it converts.
+    const c = tf.cast(w, 'float32');
+    expect(c.dataId).toBe(w.dataId);
+    const f = tf.tensor1d([1.7, -2.2]);
+    const i = tf.cast(f, 'int32');
+    expect(Array.from(await i.data())).toEqual([1, -2]);
+    tf.dispose([v, w, c, f, i]);
     expect(tf.memory().numTensors).toBe(before.numTensors);
     expect(tf.memory().numBytes).toBe(before.numBytes);
+  });
+
+  it('Tile matches cpu: broadcast statistics, middle and inner axes, rank 1–5, int32', async () => {
+    const r = rng(800);
+    const cases: [number[], number[]][] = [
+      [
+        [1, 1, 1, 5],
+        [3, 4, 6, 1],
+      ], // batch-norm statistics over activations
+      [
+        [2, 1, 1, 3],
+        [1, 4, 5, 1],
+      ], // per-example rows over a middle axis
+      [
+        [2, 3],
+        [3, 2],
+      ], // every axis, sizes > 1
+      [[4], [5]],
+      [
+        [2, 3, 1, 2, 2],
+        [1, 2, 3, 1, 2],
+      ],
+      [
+        [3, 2],
+        [1, 1],
+      ], // no-op
+    ];
+    for (const [shape, reps] of cases) {
+      const err = await compare('Tile', { x: { shape, values: randomArray(size(shape), r) } }, { reps });
+      expect(err, `${shape} × ${reps}`).toBe(0);
+    }
+    const ints = Int32Array.from({ length: 6 }, (_, i) => i - 2);
+    const err = await compare(
+      'Tile',
+      { x: { shape: [2, 3], values: ints, dtype: 'int32' } },
+      { reps: [2, 2] },
+    );
+    expect(err).toBe(0);
   });
 });

@@ -8,9 +8,10 @@ import { batchMatMulConfig, fusedMatMulConfig } from './kernels/batch-matmul.ts'
 import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.ts';
 import { conv2dBackpropInputConfig } from './kernels/conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './kernels/depthwise-backprop.ts';
-import { identityConfig } from './kernels/identity.ts';
+import { castConfig, identityConfig } from './kernels/identity.ts';
 import { maxPoolGradConfig } from './kernels/max-pool-grad.ts';
-import { sumConfig } from './kernels/sum.ts';
+import { meanConfig, sumConfig } from './kernels/sum.ts';
+import { tileConfig } from './kernels/tile.ts';
 import { unsortedSegmentSumConfig } from './kernels/unsorted-segment-sum.ts';
 import { saveOriginal } from './kernels/wasm-heap.ts';
 
@@ -29,7 +30,10 @@ export const REPLACED_KERNELS: KernelConfig[] = [
   fusedMatMulConfig,
   maxPoolGradConfig,
   sumConfig,
+  meanConfig,
   identityConfig,
+  castConfig,
+  tileConfig,
 ];
 
 let registered = false;
