@@ -212,7 +212,16 @@ struct ConvGeom {
 };
 
 // Activations in NHWC as given; weights in whatever layout oneDNN prefers.
-convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, prop_kind pk, bool bias, bool relu) {
+// Fused activation codes shared with native-kernels.ts: 0 none, 1 relu, 2 relu6 (MobileNet).
+void append_activation(primitive_attr& attr, int act) {
+  if (act == 0) return;
+  post_ops po;
+  if (act == 2) po.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 6.f);
+  else po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+  attr.set_post_ops(po);
+}
+
+convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, prop_kind pk, bool bias, int act) {
   auto d = bias ? convolution_forward::desc(pk, algorithm::convolution_direct, g.src(), g.wei(tag::any),
                                             memory::desc({g.co}, dt::f32, tag::a), g.dst(), g.strides(),
                                             g.padl(), g.padr())
@@ -220,11 +229,7 @@ convolution_forward::primitive_desc fwd_pd(const ConvGeom& g, prop_kind pk, bool
                                             g.dst(), g.strides(), g.padl(), g.padr());
   primitive_attr attr;
   attr.set_scratchpad_mode(scratchpad_mode::user);
-  if (relu) {
-    post_ops po;
-    po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-    attr.set_post_ops(po);
-  }
+  append_activation(attr, act);
   return convolution_forward::primitive_desc(d, attr, cpu());
 }
 
@@ -248,13 +253,13 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
     auto d = ints(env, a[4]);
     ConvGeom g(d);
     bool bias = d.size() > 15 && d[15];
-    bool relu = d.size() > 16 && d[16];
+    int act = d.size() > 16 ? d[16] : 0;
     float* x = f32(env, a[0], g.nsrc(), "x");
     float* w = f32(env, a[1], g.nwei(), "filter");
     float* b = bias ? f32(env, a[2], g.co, "bias") : nullptr;
     float* y = f32(env, a[3], g.ndst(), "y");
     Op& op = cached(key_of("conv", d), g.macs(), [&](Op& op) {
-      auto pd = fwd_pd(g, prop_kind::forward_inference, bias, relu);
+      auto pd = fwd_pd(g, prop_kind::forward_inference, bias, act);
       op.prim = std::make_unique<convolution_forward>(pd);
       std::vector<Arg> args;
       args.push_back({DNNL_ARG_SRC, g.src(), {}, true});
@@ -326,14 +331,15 @@ napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
 // ---- matmul ---------------------------------------------------------------------------------------
 
 // matmul(a, b, bias | null, c, geometry[8]): geometry = batchA, batchB, M, K, N, transposeA,
-// transposeB, flags (1: bias of N values, 2: relu). A is [batchA, M, K] (or [batchA, K, M] when
+// transposeB, flags (1: bias of N values, 2: relu, 4: relu6). A is [batchA, M, K] (or [batchA, K, M] when
 // transposed), B is [batchB, K, N] (or [batchB, N, K]); batches of 1 broadcast. C is [max batch, M, N].
 napi_value matmul_fn(napi_env env, napi_callback_info info) {
   return guarded(env, info, 5, [&](std::vector<napi_value>& a) {
     auto d = ints(env, a[4]);
     if (d.size() < 8) throw JsError{"matmul geometry: 8 values expected"};
     memory::dim ba = d[0], bb = d[1], m = d[2], k = d[3], n = d[4];
-    bool ta = d[5], tb = d[6], bias = d[7] & 1, relu = d[7] & 2;
+    bool ta = d[5], tb = d[6], bias = d[7] & 1;
+    int act = (d[7] & 4) ? 2 : (d[7] & 2) ? 1 : 0;
     memory::dim bc = ba > bb ? ba : bb;
     float* pa = f32(env, a[0], ba * m * k, "a");
     float* pb = f32(env, a[1], bb * k * n, "b");
@@ -346,11 +352,7 @@ napi_value matmul_fn(napi_env env, napi_callback_info info) {
     Op& op = cached(key_of("matmul", d), double(bc) * m * n * k, [&](Op& op) {
       primitive_attr attr;
       attr.set_scratchpad_mode(scratchpad_mode::user);
-      if (relu) {
-        post_ops po;
-        po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-        attr.set_post_ops(po);
-      }
+      append_activation(attr, act);
       auto md = bias ? matmul::desc(amd, bmd, biasmd, cmd) : matmul::desc(amd, bmd, cmd);
       auto pd = matmul::primitive_desc(md, attr, cpu());
       op.prim = std::make_unique<matmul>(pd);

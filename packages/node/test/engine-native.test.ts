@@ -120,10 +120,12 @@ describe.skipIf(!status.ok)(title, () => {
       const conv = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
       await expectMatchesCpu('Conv2D', { x, filter }, conv, caseName(c));
       const bias = { data: rand(c.f[3]), shape: [c.f[3]] };
-      for (const activation of ['relu', 'linear']) {
+      for (const activation of ['relu', 'relu6', 'linear']) {
+        // relu6 on inputs scaled up so outputs pass 6 and the clip is exercised.
+        const xs = activation === 'relu6' ? { ...x, data: x.data.map((v) => v * 60) } : x;
         await expectMatchesCpu(
           'FusedConv2D',
-          { x, filter, bias },
+          { x: xs, filter, bias },
           { ...conv, activation },
           `${caseName(c)} fused ${activation}`,
         );
@@ -170,10 +172,11 @@ describe.skipIf(!status.ok)(title, () => {
       await expectMatchesCpu('BatchMatMul', { a, b }, { transposeA, transposeB }, label);
       const n = transposeB ? bs[bs.length - 2] : bs[bs.length - 1];
       const bias = { data: rand(n), shape: [n] };
-      for (const activation of ['relu', 'linear']) {
+      for (const activation of ['relu', 'relu6', 'linear']) {
+        const as6 = activation === 'relu6' ? { ...a, data: a.data.map((v) => v * 60) } : a;
         await expectMatchesCpu(
           '_FusedMatMul',
-          { a, b, bias },
+          { a: as6, b, bias },
           { transposeA, transposeB, activation },
           `${label} fused ${activation}`,
         );

@@ -95,12 +95,15 @@ function convGeometry(
   return { info, geom };
 }
 
+/** Fused activations the addon applies as oneDNN post-ops (codes shared with convlens_dnnl.cc). */
+const ACTIVATION_CODES: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
+
 function conv(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
   const backend = args.backend as BackendWasm;
   const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
   if (!x || !filter || !isF32(x, filter, bias)) return null;
   const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
-  if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return null;
+  if (preluActivationWeights || !(activation in ACTIVATION_CODES)) return null;
   const g = convGeometry(x.shape, filter.shape, args.attrs);
   if (!g) return null;
   const co = g.info.outChannels;
@@ -111,7 +114,7 @@ function conv(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null
       view(backend, filter),
       bias ? view(backend, bias) : null,
       view(backend, y),
-      Int32Array.from([...g.geom, bias ? 1 : 0, activation === 'relu' ? 1 : 0]),
+      Int32Array.from([...g.geom, bias ? 1 : 0, ACTIVATION_CODES[activation]]),
     ),
   );
 }
@@ -153,7 +156,7 @@ function matmul(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | nu
   const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
   if (!a || !b || !isF32(a, b, bias) || a.shape.length < 2 || b.shape.length < 2) return null;
   const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
-  if (preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return null;
+  if (preluActivationWeights || !(activation in ACTIVATION_CODES)) return null;
   const { transposeA, transposeB } = args.attrs;
   const ra = a.shape.length;
   const rb = b.shape.length;
@@ -185,7 +188,7 @@ function matmul(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | nu
         n,
         transposeA ? 1 : 0,
         transposeB ? 1 : 0,
-        (bias ? 1 : 0) | (activation === 'relu' ? 2 : 0),
+        (bias ? 1 : 0) | [0, 2, 4][ACTIVATION_CODES[activation]],
       ]),
     ),
   );
