@@ -84,13 +84,15 @@ describe('convlens train / evaluate', () => {
 
   it('resumes after kill -9 mid-epoch and reaches the same accuracy band', async () => {
     const out = join(root, 'run3');
-    const args = trainArgs(out, ['--epochs', '4']);
+    // Epochs long enough (2,048 images, batch 16) that a kill right after the first checkpoint lands
+    // mid-epoch even on the native backend, which runs the small default set in a fraction of a second.
+    const big = await writeQuadrantDataset(join(root, 'quad-kill'), 2048, 128);
+    const args = [...trainArgs(out, ['--epochs', '4', '--batch-size', '16']), '--dataset', big];
     const child = spawn(process.execPath, [BIN, ...args], { stdio: 'ignore' });
     // Wait for the first checkpoint, then kill during a later epoch.
     const state = join(out, 'checkpoints', 'last', 'state.json');
     const t0 = Date.now();
-    while (!existsSync(state) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 300));
+    while (!existsSync(state) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 20));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
     const saved = JSON.parse(await readFile(state, 'utf8'));
