@@ -4,31 +4,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, runCli, writeQuadrantDataset } from './cli-helpers.ts';
+import { errorLines, runCli, trainQuadrantRun } from './cli-helpers.ts';
 
 let root: string;
 let run: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'convlens-cam-head-'));
-  const data = await writeQuadrantDataset(join(root, 'quad'), 256, 64);
-  run = join(root, 'run');
-  const r = await runCli([
-    'train',
-    '--model',
-    'cnn1',
-    '--dataset',
-    data,
-    '--epochs',
-    '1',
-    '--batch-size',
-    '32',
-    '--val-split',
-    '0.25',
-    '--out',
-    run,
-  ]);
-  if (r.code !== 0) throw new Error(`train failed: ${r.stderr}`);
+  ({ run } = await trainQuadrantRun(root, { valSplit: 0.25 }));
 }, 120_000);
 
 afterAll(async () => {

@@ -6,7 +6,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, runCli, writeQuadrantDataset } from './cli-helpers.ts';
+import { errorLines, runCli, trainQuadrantRun } from './cli-helpers.ts';
 
 let root: string;
 let data: string;
@@ -14,22 +14,7 @@ let run: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'convlens-faith-'));
-  data = await writeQuadrantDataset(join(root, 'quad'), 384, 96);
-  run = join(root, 'run');
-  const r = await runCli([
-    'train',
-    '--model',
-    'cnn1',
-    '--dataset',
-    data,
-    '--epochs',
-    '2',
-    '--batch-size',
-    '32',
-    '--out',
-    run,
-  ]);
-  if (r.code !== 0) throw new Error(`training failed: ${r.stderr}`);
+  ({ data, run } = await trainQuadrantRun(root, { train: 384, test: 96, epochs: 2 }));
 });
 
 afterAll(async () => {

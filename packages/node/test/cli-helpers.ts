@@ -81,3 +81,38 @@ export async function writeQuadrantDataset(dir: string, train = 512, test = 128)
   await put('t10k-labels-idx1-ubyte', te.labels, [test]);
   return dir;
 }
+
+export interface QuadrantRunOptions {
+  train?: number;
+  test?: number;
+  epochs?: number;
+  valSplit?: number;
+}
+
+/**
+ * A quadrant dataset under `root`/quad and a cnn1 run trained on it by the real CLI under `root`/run
+ * (the fixture most CLI tests start from). Throws with the CLI's stderr when training fails.
+ */
+export async function trainQuadrantRun(
+  root: string,
+  o: QuadrantRunOptions = {},
+): Promise<{ data: string; run: string }> {
+  const data = await writeQuadrantDataset(join(root, 'quad'), o.train ?? 256, o.test ?? 64);
+  const run = join(root, 'run');
+  const r = await runCli([
+    'train',
+    '--model',
+    'cnn1',
+    '--dataset',
+    data,
+    '--epochs',
+    String(o.epochs ?? 1),
+    '--batch-size',
+    '32',
+    ...(o.valSplit === undefined ? [] : ['--val-split', String(o.valSplit)]),
+    '--out',
+    run,
+  ]);
+  if (r.code !== 0) throw new Error(`training the fixture run failed: ${r.stderr}`);
+  return { data, run };
+}

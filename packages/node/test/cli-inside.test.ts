@@ -7,7 +7,7 @@ import { classMeanMatrix } from '@convlens/core/stats/class-means';
 import { statsFromJSON } from '@convlens/core/stats/dataset-stats';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, runCli, writeQuadrantDataset } from './cli-helpers.ts';
+import { errorLines, runCli, trainQuadrantRun } from './cli-helpers.ts';
 
 let root: string;
 let data: string;
@@ -15,22 +15,7 @@ let run: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'convlens-inside-'));
-  data = await writeQuadrantDataset(join(root, 'quad'), 256, 64);
-  run = join(root, 'run');
-  const r = await runCli([
-    'train',
-    '--model',
-    'cnn1',
-    '--dataset',
-    data,
-    '--epochs',
-    '1',
-    '--batch-size',
-    '32',
-    '--out',
-    run,
-  ]);
-  expect(r.code, r.stderr).toBe(0);
+  ({ data, run } = await trainQuadrantRun(root));
 });
 
 afterAll(async () => {

@@ -6,29 +6,14 @@ import { join } from 'node:path';
 import { encodeNpy } from '@convlens/core/methods/actmax/npy';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorLines, runCli, writeQuadrantDataset } from './cli-helpers.ts';
+import { errorLines, runCli, trainQuadrantRun } from './cli-helpers.ts';
 
 let root: string;
 let run: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'convlens-max-'));
-  const data = await writeQuadrantDataset(join(root, 'quad'));
-  run = join(root, 'run');
-  const r = await runCli([
-    'train',
-    '--model',
-    'cnn1',
-    '--dataset',
-    data,
-    '--epochs',
-    '2',
-    '--batch-size',
-    '32',
-    '--out',
-    run,
-  ]);
-  expect(r.code, r.stderr).toBe(0);
+  ({ run } = await trainQuadrantRun(root, { train: 512, test: 128, epochs: 2 }));
 });
 
 afterAll(async () => {
