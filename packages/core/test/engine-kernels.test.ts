@@ -382,4 +382,37 @@ describe('wasm kernels match the cpu backend', () => {
     );
     expect(err).toBe(0);
   });
+
+  it('FusedBatchNorm with [C] or scalar statistics, with and without offset/scale, matches cpu', async () => {
+    const r = rng(810);
+    const x = { shape: [3, 5, 4, 6], values: randomArray(360, r) };
+    const vec = (n: number, lo = 0) => ({
+      shape: [n],
+      values: Float32Array.from(randomArray(n, r), (v) => lo + Math.abs(v)),
+    });
+    const full = { x, mean: vec(6), variance: vec(6, 0.5), offset: vec(6), scale: vec(6, 0.5) };
+    expect(await compare('FusedBatchNorm', full, { varianceEpsilon: 1e-3 })).toBeLessThan(1e-5);
+    expect(
+      await compare('FusedBatchNorm', { x, mean: vec(6), variance: vec(6, 0.5) }, { varianceEpsilon: 1e-3 }),
+    ).toBeLessThan(1e-5);
+    expect(
+      await compare(
+        'FusedBatchNorm',
+        { x, mean: vec(1), variance: vec(1, 0.5), scale: vec(6) },
+        { varianceEpsilon: 0.1 },
+      ),
+    ).toBeLessThan(1e-5);
+  });
+
+  it('Minimum/Maximum against a scalar (either side) and full tensors match cpu', async () => {
+    const r = rng(820);
+    const a = { shape: [2, 7, 3], values: randomArray(42, r) };
+    const six = { shape: [], values: new Float32Array([0.2]) };
+    const b = { shape: [2, 7, 3], values: randomArray(42, r) };
+    for (const k of ['Minimum', 'Maximum']) {
+      expect(await compare(k, { a, b: six }, {}), k).toBe(0);
+      expect(await compare(k, { a: six, b: a }, {}), k).toBe(0);
+      expect(await compare(k, { a, b }, {}), k).toBe(0);
+    }
+  });
 });

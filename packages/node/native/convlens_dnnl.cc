@@ -276,6 +276,49 @@ napi_value conv2d(napi_env env, napi_callback_info info) {
   });
 }
 
+// depthwise2d(x, w, bias | null, y, geometry[17]): the conv geometry with CO = CI·multiplier and
+// tfjs's [KH, KW, CI, multiplier] filter, run as a grouped convolution (one group per input channel).
+napi_value depthwise2d(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 5, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[4]);
+    ConvGeom g(d);
+    if (g.ci <= 0 || g.co % g.ci != 0) throw JsError{"depthwise: output channels must be a multiple of input channels"};
+    bool bias = d.size() > 15 && d[15];
+    int act = d.size() > 16 ? d[16] : 0;
+    memory::dim groups = g.ci, mult = g.co / g.ci;
+    float* x = f32(env, a[0], g.nsrc(), "x");
+    float* w = f32(env, a[1], g.kh * g.kw * g.co, "filter");
+    float* b = bias ? f32(env, a[2], g.co, "bias") : nullptr;
+    float* y = f32(env, a[3], g.ndst(), "y");
+    // tfjs's filter seen as oneDNN's grouped weights (g, o, i, h, w), i of size 1: strides mult, 1, ·, KW·CO, CO.
+    memory::desc wuser({groups, mult, 1, g.kh, g.kw}, dt::f32, memory::dims{mult, 1, 1, g.kw * g.co, g.co});
+    memory::desc wany({groups, mult, 1, g.kh, g.kw}, dt::f32, tag::any);
+    memory::desc bmd({g.co}, dt::f32, tag::a);
+    Op& op = cached(key_of("dw", d), double(g.ndst()) * g.kh * g.kw, [&](Op& op) {
+      auto cd = bias ? convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                 g.src(), wany, bmd, g.dst(), g.strides(), g.padl(), g.padr())
+                     : convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct,
+                                                 g.src(), wany, g.dst(), g.strides(), g.padl(), g.padr());
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      append_activation(attr, act);
+      auto pd = convolution_forward::primitive_desc(cd, attr, cpu());
+      op.prim = std::make_unique<convolution_forward>(pd);
+      std::vector<Arg> args;
+      args.push_back({DNNL_ARG_SRC, g.src(), {}, true});
+      args.push_back({DNNL_ARG_WEIGHTS, wuser, {}, true});
+      if (bias) args.push_back({DNNL_ARG_BIAS, bmd, {}, true});
+      args.push_back({DNNL_ARG_DST, g.dst(), {}, false});
+      finish(op, pd, std::move(args));
+    });
+    std::vector<void*> ptrs{x, w};
+    if (bias) ptrs.push_back(b);
+    ptrs.push_back(y);
+    run(op, ptrs);
+    return str(env, op.impl);
+  });
+}
+
 // conv2dBackpropFilter(x, dy, dw, geometry[15])
 napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
   return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
@@ -538,6 +581,7 @@ NAPI_MODULE_INIT() {
     const char* name;
     napi_callback fn;
   } fns[] = {{"conv2d", conv2d},
+             {"depthwise2d", depthwise2d},
              {"conv2dBackpropFilter", conv2d_backprop_filter},
              {"conv2dBackpropInput", conv2d_backprop_input},
              {"matmul", matmul_fn},

@@ -134,6 +134,32 @@ describe.skipIf(!status.ok)(title, () => {
     }
   });
 
+  it('DepthwiseConv2dNative and FusedDepthwiseConv2D (multipliers 1–3, bias, relu6) match cpu', async () => {
+    const cases: ConvCase[] = [
+      { x: [2, 14, 14, 8], f: [3, 3, 8, 1], stride: 1, pad: 'same' }, // MobileNet's depthwise layers
+      { x: [1, 15, 15, 16], f: [3, 3, 16, 1], stride: 2, pad: 'same' },
+      { x: [3, 9, 8, 3], f: [3, 3, 3, 2], stride: 1, pad: 'valid' },
+      { x: [2, 7, 7, 4], f: [5, 5, 4, 3], stride: 2, pad: 'valid' },
+    ];
+    for (const c of cases) {
+      const x = { data: rand(size(c.x)), shape: c.x };
+      const filter = { data: rand(size(c.f)), shape: c.f };
+      const conv = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+      await expectMatchesCpu('DepthwiseConv2dNative', { x, filter }, conv, `${caseName(c)} depthwise`);
+      const co = c.f[2] * c.f[3];
+      const bias = { data: rand(co), shape: [co] };
+      for (const activation of ['relu6', 'linear']) {
+        const xs = activation === 'relu6' ? { ...x, data: x.data.map((v) => v * 60) } : x;
+        await expectMatchesCpu(
+          'FusedDepthwiseConv2D',
+          { x: xs, filter, bias },
+          { ...conv, activation },
+          `${caseName(c)} fused depthwise ${activation}`,
+        );
+      }
+    }
+  });
+
   it('Conv2DBackpropFilter matches cpu', async () => {
     for (const c of CONV_CASES) {
       const x = { data: rand(size(c.x)), shape: c.x };

@@ -5,6 +5,7 @@
  */
 import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '@tensorflow/tfjs';
 import { batchMatMulConfig, fusedMatMulConfig } from './kernels/batch-matmul.ts';
+import { fusedBatchNormConfig, maximumConfig, minimumConfig } from './kernels/channel-ops.ts';
 import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.ts';
 import { conv2dBackpropInputConfig } from './kernels/conv2d-backprop-input.ts';
 import { depthwiseBackpropFilterConfig, depthwiseBackpropInputConfig } from './kernels/depthwise-backprop.ts';
@@ -34,6 +35,9 @@ export const REPLACED_KERNELS: KernelConfig[] = [
   identityConfig,
   castConfig,
   tileConfig,
+  fusedBatchNormConfig,
+  minimumConfig,
+  maximumConfig,
 ];
 
 let registered = false;

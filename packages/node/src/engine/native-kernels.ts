@@ -13,7 +13,9 @@ import {
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
+  DepthwiseConv2dNative,
   FusedConv2D,
+  FusedDepthwiseConv2D,
   getKernel,
   type KernelConfig,
   type KernelFunc,
@@ -61,6 +63,7 @@ function convGeometry(
   xShape: number[],
   filterShape: number[],
   attrs: { strides: any; pad: any; dataFormat?: any; dimRoundingMode?: any; dilations?: any },
+  depthwise = false,
 ): { info: backend_util.Conv2DInfo; geom: number[] } | null {
   if (attrs.dataFormat != null && attrs.dataFormat !== 'NHWC') return null;
   if (!dilationOne(attrs.dilations)) return null;
@@ -71,6 +74,7 @@ function convGeometry(
     1,
     attrs.pad,
     attrs.dimRoundingMode,
+    depthwise,
   );
   const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outChannels } = info;
   const { outHeight, outWidth, strideHeight, strideWidth, padInfo } = info;
@@ -110,6 +114,28 @@ function conv(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
   return into(backend, g.info.outShape, (y) =>
     addon.conv2d(
+      view(backend, x),
+      view(backend, filter),
+      bias ? view(backend, bias) : null,
+      view(backend, y),
+      Int32Array.from([...g.geom, bias ? 1 : 0, ACTIVATION_CODES[activation]]),
+    ),
+  );
+}
+
+/** DepthwiseConv2dNative / FusedDepthwiseConv2D (MobileNet's 3×3 layers) as a grouped oneDNN conv. */
+function depthwise(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+  if (!x || !filter || !isF32(x, filter, bias)) return null;
+  const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
+  if (preluActivationWeights || !(activation in ACTIVATION_CODES)) return null;
+  const g = convGeometry(x.shape, filter.shape, args.attrs, true);
+  if (!g) return null;
+  const co = g.info.outChannels;
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
+  return into(backend, g.info.outShape, (y) =>
+    addon.depthwise2d(
       view(backend, x),
       view(backend, filter),
       bias ? view(backend, bias) : null,
@@ -275,6 +301,8 @@ function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
 const IMPLS: [string, NativeFn][] = [
   [Conv2D, (addon, args) => conv(addon, args, false)],
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
+  [DepthwiseConv2dNative, (addon, args) => depthwise(addon, args, false)],
+  [FusedDepthwiseConv2D, (addon, args) => depthwise(addon, args, true)],
   [Conv2DBackpropFilter, conv2dBackpropFilter],
   [Conv2DBackpropInput, conv2dBackpropInput],
   [BatchMatMul, (addon, args) => matmul(addon, args, false)],

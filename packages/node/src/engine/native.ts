@@ -22,6 +22,14 @@ export interface NativeAddon {
     y: Float32Array,
     geom: Int32Array,
   ): string;
+  /** Depthwise conv: geometry as conv2d's with CO = CI·multiplier, filter [KH, KW, CI, multiplier]. */
+  depthwise2d(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    geom: Int32Array,
+  ): string;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): string;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geom: Int32Array): string;
   matmul(
