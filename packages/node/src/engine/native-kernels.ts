@@ -102,40 +102,19 @@ function convGeometry(
 /** Fused activations the addon applies as oneDNN post-ops (codes shared with convlens_dnnl.cc). */
 const ACTIVATION_CODES: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
 
-function conv(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
+/** Conv2D / FusedConv2D, and with `depthwise` DepthwiseConv2dNative / FusedDepthwiseConv2D (a grouped oneDNN conv). */
+function conv(addon: NativeAddon, args: Args, fused: boolean, depthwise = false): TensorInfo | null {
   const backend = args.backend as BackendWasm;
   const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
   if (!x || !filter || !isF32(x, filter, bias)) return null;
   const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
   if (preluActivationWeights || !(activation in ACTIVATION_CODES)) return null;
-  const g = convGeometry(x.shape, filter.shape, args.attrs);
+  const g = convGeometry(x.shape, filter.shape, args.attrs, depthwise);
   if (!g) return null;
   const co = g.info.outChannels;
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
   return into(backend, g.info.outShape, (y) =>
-    addon.conv2d(
-      view(backend, x),
-      view(backend, filter),
-      bias ? view(backend, bias) : null,
-      view(backend, y),
-      Int32Array.from([...g.geom, bias ? 1 : 0, ACTIVATION_CODES[activation]]),
-    ),
-  );
-}
-
-/** DepthwiseConv2dNative / FusedDepthwiseConv2D (MobileNet's 3×3 layers) as a grouped oneDNN conv. */
-function depthwise(addon: NativeAddon, args: Args, fused: boolean): TensorInfo | null {
-  const backend = args.backend as BackendWasm;
-  const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
-  if (!x || !filter || !isF32(x, filter, bias)) return null;
-  const activation = fused ? (args.attrs.activation ?? 'linear') : 'linear';
-  if (preluActivationWeights || !(activation in ACTIVATION_CODES)) return null;
-  const g = convGeometry(x.shape, filter.shape, args.attrs, true);
-  if (!g) return null;
-  const co = g.info.outChannels;
-  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== co)) return null;
-  return into(backend, g.info.outShape, (y) =>
-    addon.depthwise2d(
+    (depthwise ? addon.depthwise2d : addon.conv2d)(
       view(backend, x),
       view(backend, filter),
       bias ? view(backend, bias) : null,
@@ -301,8 +280,8 @@ function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
 const IMPLS: [string, NativeFn][] = [
   [Conv2D, (addon, args) => conv(addon, args, false)],
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
-  [DepthwiseConv2dNative, (addon, args) => depthwise(addon, args, false)],
-  [FusedDepthwiseConv2D, (addon, args) => depthwise(addon, args, true)],
+  [DepthwiseConv2dNative, (addon, args) => conv(addon, args, false, true)],
+  [FusedDepthwiseConv2D, (addon, args) => conv(addon, args, true, true)],
   [Conv2DBackpropFilter, conv2dBackpropFilter],
   [Conv2DBackpropInput, conv2dBackpropInput],
   [BatchMatMul, (addon, args) => matmul(addon, args, false)],
