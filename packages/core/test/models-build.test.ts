@@ -240,11 +240,51 @@ describe('logits head', () => {
     }
   });
 
-  it('falls back to probabilities for a model without a logits layer', () => {
+  it('reads logits before a final softmax: a fused Dense softmax and a softmax Activation + Reshape', () => {
+    const x = tf.randomNormal([5, 2, 2, 1], 0, 1, 'float32', 3);
+    const dense = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: [2, 2, 1] }),
+        tf.layers.dense({ units: 3, activation: 'softmax', name: 'predictions' }),
+      ],
+    });
+    // MobileNet's ending: logits → softmax Activation → Reshape.
+    const input = tf.input({ shape: [2, 2, 1] });
+    const z = tf.layers.conv2d({ filters: 3, kernelSize: 2, name: 'conv_preds' }).apply(input);
+    const s = tf.layers.activation({ activation: 'softmax', name: 'act_softmax' }).apply(z);
+    const act = tf.model({
+      inputs: input,
+      outputs: tf.layers.reshape({ targetShape: [3] }).apply(s) as tf.SymbolicTensor,
+    });
+    models.push(dense, act);
+    for (const [m, from] of [
+      [dense, 'predictions'],
+      [act, 'conv_preds'],
+    ] as const) {
+      const head = scoreHead(m);
+      expect(head.kind).toBe('logits');
+      expect(head.from).toBe(from);
+      const [p, viaLogits, logits] = tf.tidy(() => {
+        const l = head.net.predict(x) as tf.Tensor;
+        return [(m.predict(x) as tf.Tensor).arraySync(), tf.softmax(l).arraySync(), l.arraySync()];
+      }) as number[][][];
+      // Logits, not probabilities: rows do not sum to one, and their softmax is the model's output.
+      expect(Math.abs(logits[0].reduce((a, b) => a + b) - 1)).toBeGreaterThan(1e-3);
+      for (const [i, row] of p.entries())
+        for (const [j, v] of row.entries()) expect(viaLogits[i][j]).toBeCloseTo(v, 6);
+    }
+    // The fused head shares the Dense layer's variables (training through it trains the model).
+    expect(scoreHead(dense).net.trainableWeights.map((w) => w.name)).toEqual(
+      dense.trainableWeights.map((w) => w.name),
+    );
+    x.dispose();
+  });
+
+  it('falls back to probabilities for a model without logits or a final softmax', () => {
     const m = tf.sequential({
       layers: [
         tf.layers.flatten({ inputShape: [2, 2, 1] }),
-        tf.layers.dense({ units: 3, activation: 'softmax' }),
+        tf.layers.dense({ units: 3, activation: 'sigmoid' }),
       ],
     });
     models.push(m);

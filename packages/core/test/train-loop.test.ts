@@ -215,10 +215,11 @@ describe('trainModel', () => {
   });
 
   it('trains a model without a logits layer on its probabilities', async () => {
+    // A sigmoid output is not a softmax: no logits to find, so the loss is taken from the outputs.
     const model = tf.sequential({
       layers: [
         tf.layers.flatten({ inputShape: shape }),
-        tf.layers.dense({ units: 4, activation: 'softmax' }),
+        tf.layers.dense({ units: 4, activation: 'sigmoid' }),
       ],
     });
     disposables.push(model);
@@ -229,6 +230,25 @@ describe('trainModel', () => {
     });
     expect(history.lossFrom).toBe('probs');
     expect(history.records[2].loss).toBeLessThan(history.records[0].loss);
+  });
+
+  it('trains a Dense-softmax model through its logits (the fused softmax bypassed, weights shared)', async () => {
+    const model = tf.sequential({
+      layers: [
+        tf.layers.flatten({ inputShape: shape }),
+        tf.layers.dense({ units: 4, activation: 'softmax' }),
+      ],
+    });
+    disposables.push(model);
+    const before = model.layers[1].getWeights()[0].arraySync();
+    const history = await trainModel(model, {
+      optimizer: adam(0.05),
+      epochs: 3,
+      trainBatches: batchesOf(train, 64),
+    });
+    expect(history.lossFrom).toBe('logits');
+    expect(history.records[2].loss).toBeLessThan(history.records[0].loss);
+    expect(model.layers[1].getWeights()[0].arraySync()).not.toEqual(before);
   });
 
   it('rejects mismatched shapes, bad batches and bad options with clear messages', async () => {

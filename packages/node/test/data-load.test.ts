@@ -134,7 +134,7 @@ describe('bad files', () => {
 });
 
 describe('trainValSplit', () => {
-  const counts = (labels: Uint8Array) => {
+  const counts = (labels: Iterable<number>) => {
     const c = new Array(10).fill(0);
     for (const l of labels) c[l]++;
     return c;

@@ -11,7 +11,7 @@ const root = [process.env.CONVLENS_DATA_DIR, join(repoRoot, '..', 'shared', 'dat
   (d) => d && existsSync(join(d, 'mnist', 't10k-images-idx3-ubyte.gz')),
 );
 const opts = { dataDir: root, env: {}, systemDirs: [], download: false };
-const counts = (labels: Uint8Array, k = 10) => {
+const counts = (labels: Iterable<number>, k = 10) => {
   const c = new Array(k).fill(0);
   for (const l of labels) c[l]++;
   return c;

@@ -3,17 +3,19 @@
  * (60,000 MNIST images would take 188 MB). Pipeline per batch, in Keras's order: scale to [0,1],
  * augment (fill 0 = black), then standardize.
  */
+
+import { applyPreprocess, type Preprocess } from '../preprocess/presets.ts';
 import { type AugmentParams, augmentBatch, isIdentityParams, validateAugmentParams } from './augment.ts';
 import { createRng, mixSeed, shuffleInPlace } from './rng.ts';
 import { imageSize } from './split.ts';
 import { applyStandardizer, type Standardizer } from './standardize.ts';
-import type { ImageSet } from './types.ts';
+import type { ImageSet, LabelArray } from './types.ts';
 
 export interface Batch {
   /** size×H×W×C floats, NHWC. */
   x: Float32Array;
   /** size class indices. */
-  y: Uint8Array;
+  y: LabelArray;
   size: number;
   /** Indices into the source set of this batch's examples. */
   indices: Uint32Array;
@@ -33,6 +35,8 @@ export interface BatchOptions {
   augment?: AugmentParams;
   /** Skip a last partial batch. */
   dropRemainder?: boolean;
+  /** A model's own preprocessing of [0,1] pixels (replaces `scaling`; e.g. an imported ImageNet model's). */
+  preprocess?: Preprocess;
 }
 
 /** How many batches batchIterator yields. */
@@ -79,6 +83,17 @@ function checkScaling(
   return s;
 }
 
+/** applyPreprocess on every image of a batch of [0,1] pixels (scale01 is the identity: no copy). */
+export function preprocessBatch(
+  p: Preprocess,
+  x: Float32Array,
+  channels: number,
+  size: number,
+): Float32Array {
+  if (p.preset === 'scale01') return x;
+  return applyPreprocess(p, x, channels, x.length / size);
+}
+
 /** Yields batches over `indices` (default: all examples in order). */
 export function* batchIterator(
   set: ImageSet,
@@ -104,7 +119,8 @@ export function* batchIterator(
     let x = toFloatBatch(set, idx);
     if (augment) x = augmentBatch(x, set.height, set.width, set.channels, augment, augRng, false);
     if (standardizer) applyStandardizer(standardizer, x);
-    const y = new Uint8Array(idx.length);
+    if (opts.preprocess) x = preprocessBatch(opts.preprocess, x, set.channels, imageSize(set));
+    const y = new (set.labels.constructor as Uint8ArrayConstructor)(idx.length);
     for (let k = 0; k < idx.length; k++) y[k] = set.labels[idx[k]];
     yield { x, y, size: idx.length, indices: idx };
   }

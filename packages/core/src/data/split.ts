@@ -1,6 +1,6 @@
 /** Index-level splits and subsets of an ImageSet. */
 import { createRng, shuffleInPlace } from './rng.ts';
-import type { ImageSet } from './types.ts';
+import type { ImageSet, LabelArray } from './types.ts';
 
 export interface SplitIndices {
   /** Ascending indices into the source set. */
@@ -28,7 +28,7 @@ export function validationCount(n: number, fractionOrCount: number): number {
  * (largest-remainder rounding, so each class is within ±1 of exact proportion and the total is exact).
  * Which examples of a class go to validation is decided by a seeded shuffle of that class.
  */
-export function stratifiedSplit(labels: Uint8Array, fractionOrCount: number, seed: number): SplitIndices {
+export function stratifiedSplit(labels: LabelArray, fractionOrCount: number, seed: number): SplitIndices {
   const n = labels.length;
   const valTotal = validationCount(n, fractionOrCount);
   const byClass = new Map<number, number[]>();
@@ -74,7 +74,7 @@ export function imageSize(set: ImageSet): number {
 export function subset(set: ImageSet, idx: ArrayLike<number>): ImageSet {
   const size = imageSize(set);
   const images = new Uint8Array(idx.length * size);
-  const labels = new Uint8Array(idx.length);
+  const labels = new (set.labels.constructor as Uint8ArrayConstructor)(idx.length);
   for (let k = 0; k < idx.length; k++) {
     const i = idx[k];
     if (!Number.isInteger(i) || i < 0 || i >= set.count) {

@@ -1,3 +1,6 @@
+/** Class indices: bytes for up to 256 classes, 16-bit beyond. */
+export type LabelArray = Uint8Array | Uint16Array;
+
 /**
  * A labelled image set held as raw bytes (as IDX stores it): N×H×W×C, uint8, row-major, NHWC.
  * Batches are converted to float tensors on demand so a dataset never lives in memory as float32.
@@ -5,8 +8,10 @@
 export interface ImageSet {
   /** N*H*W*C pixel bytes, NHWC order. */
   images: Uint8Array;
-  /** N class indices. */
-  labels: Uint8Array;
+  /** N class indices (16-bit when there are more than 256 classes, e.g. ImageNet). */
+  labels: LabelArray;
+  /** False for an unlabelled image folder (labels are then all 0 and mean nothing). */
+  labelled?: boolean;
   count: number;
   height: number;
   width: number;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { LabelArray } from '../data/types.ts';
 import { scoreHead } from '../models/logits.ts';
 import {
   type Batches,
@@ -12,7 +13,7 @@ import {
 export interface InputBatch {
   x: Float32Array;
   size: number;
-  y?: Uint8Array;
+  y?: LabelArray;
 }
 
 export interface BatchPrediction {
@@ -23,7 +24,7 @@ export interface BatchPrediction {
   /** size×numClasses softmax probabilities, row-major. */
   probs: Float32Array;
   /** The batch's labels (first `size`), when it had them. */
-  labels?: Uint8Array;
+  labels?: LabelArray;
   /**
    * Per-example cross-entropy −ln p(label), when labelled. From the logits via a float64 log-softmax
    * when the model has a `logits` layer (no underflow for confident mistakes); otherwise from the
@@ -62,7 +63,7 @@ export async function* predictBatches(
   }
 }
 
-function fromLogits(logits: Float32Array, k: number, labels?: Uint8Array) {
+function fromLogits(logits: Float32Array, k: number, labels?: LabelArray) {
   const n = logits.length / k;
   const probs = new Float32Array(logits.length);
   const losses = labels ? new Float32Array(n) : undefined;
@@ -79,7 +80,7 @@ function fromLogits(logits: Float32Array, k: number, labels?: Uint8Array) {
   return { probs, losses };
 }
 
-function fromProbs(probs: Float32Array, k: number, labels?: Uint8Array) {
+function fromProbs(probs: Float32Array, k: number, labels?: LabelArray) {
   const n = probs.length / k;
   const losses = labels ? new Float32Array(n) : undefined;
   if (losses && labels) {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { LabelArray } from '../data/types.ts';
 
 /**
  * One batch as the data layer delivers it: NHWC float pixels, already scaled/standardized/augmented,
@@ -7,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
  */
 export interface Batch {
   x: Float32Array;
-  y: Uint8Array;
+  y: LabelArray;
   size: number;
 }
 

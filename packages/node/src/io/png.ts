@@ -93,7 +93,7 @@ export interface LoadedImage {
  */
 export async function readImage(
   path: string,
-  want: { width: number; height: number; channels: 1 | 3 },
+  want: { width: number; height: number; channels: 1 | 3; resize?: 'fill' | 'crop' },
 ): Promise<LoadedImage> {
   let bytes: Buffer;
   try {
@@ -111,7 +111,9 @@ export async function readImage(
     let pipe = sharp(bytes).removeAlpha();
     pipe = want.channels === 1 ? pipe.grayscale() : pipe.toColourspace('srgb');
     if (meta.width !== want.width || meta.height !== want.height) {
-      pipe = pipe.resize(want.width, want.height, { fit: 'fill', kernel: 'linear' });
+      // crop: shorter side to the model's size, then the centre (Keras/torchvision ImageNet evaluation).
+      const fit = want.resize === 'crop' ? 'cover' : 'fill';
+      pipe = pipe.resize(want.width, want.height, { fit, position: 'centre', kernel: 'linear' });
     }
     const { data, info } = await pipe.raw().toBuffer({ resolveWithObject: true });
     const n = want.width * want.height;
