@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
 import { resolveNodeBackend } from '../engine/native.ts';
 import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
+import { trainCommand } from '../tasks/train.ts';
 import { registerCamHeadCommand } from './cam-head.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
 import { evaluateCommand, formatEvaluation } from './evaluate.ts';
@@ -14,11 +15,11 @@ import { registerExplainCommand } from './explain.ts';
 import { registerFaithfulnessCommand } from './faithfulness.ts';
 import { registerImportCommand } from './import.ts';
 import { registerInsideCommands } from './inside.ts';
+import { cliJob } from './job-hooks.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 import { registerServeCommand } from './serve.ts';
-import { trainCommand } from './train.ts';
 import { kebab, trainFromBase } from './train-base.ts';
 import { registerTransferCommand } from './transfer.ts';
 
@@ -116,7 +117,8 @@ dataOptions(
       }
       for (const flag of ['freezeUntil', 'preset'] as const)
         if (o[flag] !== undefined) throw new Error(`--${kebab(flag)} needs --base`);
-      const summary = await trainCommand(o, log);
+      const job = cliJob('train', 'img');
+      const summary = await trainCommand(o, log, job).finally(() => job.close());
       if (o.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
       if (summary.stopReason === 'interrupted') process.exit(130);
     }),

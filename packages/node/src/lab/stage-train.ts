@@ -7,9 +7,9 @@ import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { tf } from '@convlens/core/engine/backend';
 import { buildModel } from '@convlens/core/models/build';
-import { trainCommand } from '../cli/train.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { loadModel } from '../io/model-io.ts';
+import { trainCommand } from '../tasks/train.ts';
 import { readHistory, readJsonFile, readRunConfig, runPaths } from '../train/run-dir.ts';
 import { findMethod } from './explain.ts';
 import { firstOfClasses, saveFigure } from './figures.ts';
@@ -126,6 +126,7 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
         backend: s.backend,
       },
       ctx.log,
+      { shouldStop: ctx.stopRequested },
     );
     if (summary.stopReason === 'interrupted') throw new Interrupted();
     await writeDirAtomic(epochDir(e), (tmp) => cp(runPaths(ctx.runDir).model, tmp, { recursive: true }));

@@ -1,19 +1,20 @@
-/** `convlens train`: train a zoo model on a dataset, with per-epoch checkpoints and --resume. */
+/** The training job: a zoo model on a dataset, with per-epoch checkpoints and resume. Stop via JobHooks. */
 import { access, constants, mkdir } from 'node:fs/promises';
 import { batchIterator } from '@convlens/core/data/batches';
 import { standardizerToJSON } from '@convlens/core/data/standardize';
 import { type BackendName, initBackend, type tf } from '@convlens/core/engine/backend';
+import type { JobHooks } from '@convlens/core/jobs/job';
 import { buildModel } from '@convlens/core/models/build';
 import type { EpochRecord, History } from '@convlens/core/train/history';
 import { trainModel } from '@convlens/core/train/loop';
 import { makeOptimizer, resolveOptimizer } from '@convlens/core/train/optimizers';
+import { downloadProgress } from '../cli/download-progress.ts';
+import { type Progress, progressBar } from '../cli/progress.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { saveModel } from '../io/model-io.ts';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.ts';
 import { evalBatches, planData } from '../train/data-plan.ts';
 import { type RunConfig, readRunConfig, runPaths } from '../train/run-dir.ts';
-import { downloadProgress } from './download-progress.ts';
-import { type Progress, progressBar } from './progress.ts';
 
 export interface TrainCliOptions {
   model: string;
@@ -64,7 +65,15 @@ async function ensureWritableDir(dir: string): Promise<void> {
   }
 }
 
-export async function trainCommand(opts: TrainCliOptions, log: (s: string) => void): Promise<TrainSummary> {
+/**
+ * Trains as `opts` says. `hooks.shouldStop` is polled after every batch: the run then keeps its last
+ * checkpoint and returns stopReason 'interrupted' (the CLI maps Ctrl-C to it).
+ */
+export async function trainCommand(
+  opts: TrainCliOptions,
+  log: (s: string) => void,
+  hooks: JobHooks = {},
+): Promise<TrainSummary> {
   const paths = runPaths(opts.out);
   const backend = await initBackend(opts.backend);
   let config: RunConfig | undefined;
@@ -179,14 +188,6 @@ export async function trainCommand(opts: TrainCliOptions, log: (s: string) => vo
     },
   };
 
-  // Ctrl-C: finish the current batch, keep the last checkpoint, exit 130. A second Ctrl-C exits at once.
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-    log('\ninterrupt: stopping after this batch (Ctrl-C again to quit at once)');
-  };
-  process.on('SIGINT', onSigint);
   const batchesPerEpoch = Math.ceil(train.count / batchSize);
   let bar: Progress | undefined;
   let history: History;
@@ -206,7 +207,7 @@ export async function trainCommand(opts: TrainCliOptions, log: (s: string) => vo
         }),
       valBatches: evalBatches(val, 256, plan.standardizer),
       earlyStopping,
-      shouldStop: () => stopRequested,
+      shouldStop: () => !!hooks.shouldStop?.(),
       onBatchEnd(info) {
         if (info.batch === 0) {
           bar = progressBar(`epoch ${info.epoch}/${epochs}`, train.count, 'img', ' | loss {loss} acc {acc}', {
@@ -238,7 +239,6 @@ export async function trainCommand(opts: TrainCliOptions, log: (s: string) => vo
     });
   } finally {
     bar?.stop();
-    process.off('SIGINT', onSigint);
   }
 
   const summary: TrainSummary = {
