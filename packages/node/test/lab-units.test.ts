@@ -8,9 +8,9 @@ import type { ExplainMethod } from '@convlens/core/methods/explain/types';
 import { buildModel } from '@convlens/core/models/build';
 import { lut } from '@convlens/core/render/colormap';
 import { createImage } from '@convlens/core/render/image';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { drawMap } from '../src/lab/explain.ts';
 import { modelInput } from '../src/lab/figures.ts';
 import { buildHtml } from '../src/lab/report-html.ts';
 import { resolveSettings } from '../src/lab/settings.ts';
@@ -43,11 +43,11 @@ describe('chooseTvWeight: the largest weight keeping every class at ≥ 0.9', ()
   });
 });
 
-describe('drawMap', () => {
+describe('drawExplanation', () => {
   it('blends inferno over the digit: the map max gets inferno’s top colour, zero its bottom', () => {
     const digit = createImage(2, 1);
     digit.data.set([100, 100, 100, 255, 200, 200, 200, 255]);
-    const img = drawMap(
+    const img = drawExplanation(
       {
         method: 't',
         maps: [Float32Array.from([0, 3])],

@@ -1,2 +1,3 @@
 export * from './colormap.ts';
 export * from './image.ts';
+export * from './overlay.ts';

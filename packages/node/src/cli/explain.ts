@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { loadModel } from '../io/model-io.ts';
 import { labelledPanel, readImage } from '../io/png.ts';
-import { drawMap } from '../lab/explain.ts';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import { loadRun } from '../train/load-run.ts';
 import { action, backendOption, dataOptions, log } from './common.ts';
 import { checkOutDir, FigureSet, safeName } from './inside-figures.ts';
@@ -209,7 +209,7 @@ export async function explainCommand(o: ExplainOptions) {
             continue;
           }
           const e = r.explanation;
-          const img = drawMap(e, i, base, scale);
+          const img = drawExplanation(e, i, base, scale);
           const file = `${name}-${safeName(r.method)}.png`;
           const panel = await labelledPanel(img, {
             title: `${r.title}${e.layer ? ` @ ${e.layer}` : ''}`,

@@ -67,14 +67,3 @@ export function firstOfClasses(set: ImageSet, classes: number[]): number[] {
     throw new Error(`no example of class ${c} in the data`);
   });
 }
-
-/** Blends a heatmap image over a greyscale example: alpha 0.55 of colour where the map is high. */
-export function overlay(base: RGBAImage, heat: RGBAImage, alpha = 0.55): RGBAImage {
-  const out = createImage(base.width, base.height);
-  for (let i = 0; i < base.data.length; i += 4) {
-    for (let k = 0; k < 3; k++)
-      out.data[i + k] = Math.round((1 - alpha) * base.data[i + k] + alpha * heat.data[i + k]);
-    out.data[i + 3] = 255;
-  }
-  return out;
-}

@@ -15,9 +15,10 @@ import { upscale } from '@convlens/core/render/image';
 import { featureMapTiles } from '@convlens/core/render/inside-feature-maps';
 import { filterTiles } from '@convlens/core/render/inside-filters';
 import { colorBar } from '@convlens/core/render/inside-legend';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import { labelledGrid, num, rangeText, stack } from '../cli/inside-figures.ts';
 import { labelledPanel } from '../io/png.ts';
-import { drawMap, explainBatch, findMethod } from './explain.ts';
+import { explainBatch, findMethod } from './explain.ts';
 import { exampleImage, modelInput, saveFigure } from './figures.ts';
 import type { Figure } from './types.ts';
 
@@ -130,7 +131,7 @@ export async function epochSnapshot(
       numbers.gradcamError = (err as Error).message.split('\n')[0];
     }
     if (e) {
-      const tiles = indices.map((idx, k) => drawMap(e, k, exampleImage(set, idx), 3));
+      const tiles = indices.map((idx, k) => drawExplanation(e, k, exampleImage(set, idx), 3));
       figures.gradcam = await saveFigure(
         out,
         `timeline/${tag}-gradcam.png`,

@@ -14,12 +14,13 @@ import { pearson } from '@convlens/core/methods/faithfulness/rank-correlation';
 import { type FaithfulnessTable, faithfulnessTable } from '@convlens/core/methods/faithfulness/table';
 import { camHead } from '@convlens/core/models/cam-head';
 import { grid, type RGBAImage } from '@convlens/core/render/image';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import { type CamHeadSummary, camHeadCommand } from '../cli/cam-head.ts';
 import { stack } from '../cli/inside-figures.ts';
 import { labelledPanel } from '../io/png.ts';
 import { loadRun } from '../train/load-run.ts';
 import { deconvTop9 } from './deconv-top9.ts';
-import { drawMap, explainBatch } from './explain.ts';
+import { explainBatch } from './explain.ts';
 import { exampleImage, firstOfClasses, modelInput, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan } from './plan.ts';
 import type { LabSettings } from './settings.ts';
@@ -161,7 +162,7 @@ export async function part3Stage(ctx: LabContext): Promise<StageResult> {
         e.signed ? 'signed (rdbu)' : '≥ 0 (inferno)',
         seconds.toFixed(2),
       ]);
-      const tiles = idx.map((i, k) => drawMap(e, k, exampleImage(set, i), 3));
+      const tiles = idx.map((i, k) => drawExplanation(e, k, exampleImage(set, i), 3));
       rows.push(
         await labelledPanel(grid(tiles, { columns: idx.length, gap: 6, background: [255, 255, 255, 255] }), {
           title: `${m.title}${onGap}${e.layer ? ` (layer ${e.layer})` : ''}`,

@@ -1,11 +1,12 @@
 /** Stage 3: test performance — accuracy, confusion matrix, per-class P/R/F1, misclassified gallery. */
 
 import { upscale } from '@convlens/core/render/image';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import { evaluateCommand } from '../cli/evaluate.ts';
 import { labelledGrid } from '../cli/inside-figures.ts';
 import { labelledPanel } from '../io/png.ts';
 import { loadRun } from '../train/load-run.ts';
-import { drawMap, explainBatch, findMethod } from './explain.ts';
+import { explainBatch, findMethod } from './explain.ts';
 import { exampleImage, modelInput, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan } from './plan.ts';
 import { confusionChart, svgToImage } from './svg-chart.ts';
@@ -89,7 +90,7 @@ export async function testStage(ctx: LabContext): Promise<StageResult> {
           xx.set(x.subarray(k * size, (k + 1) * size), (2 * k + 1) * size);
         });
         const e = await explainBatch(gradcam, run.model, xx, shape, targets);
-        const tiles = targets.map((_, j) => drawMap(e, j, exampleImage(set, wrong[j >> 1].index), 3));
+        const tiles = targets.map((_, j) => drawExplanation(e, j, exampleImage(set, wrong[j >> 1].index), 3));
         figures.push(
           await saveFigure(
             ctx.out,
