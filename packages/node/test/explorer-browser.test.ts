@@ -13,7 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAppBuilt } from '../src/serve/app-build.ts';
-import { sourceFromModel, sourceFromRun } from '../src/serve/explorer-info.ts';
+import { openServeSource } from '../src/serve/explorer-info.ts';
 import { createExplorerServer } from '../src/serve/server.ts';
 import { writeTinyModel, writeTinyRun } from './serve-helpers.ts';
 
@@ -25,7 +25,7 @@ let shots: string;
 let browser: Browser;
 const servers: FastifyInstance[] = [];
 
-async function serve(source: Awaited<ReturnType<typeof sourceFromRun>>, appDir: string): Promise<string> {
+async function serve(source: Awaited<ReturnType<typeof openServeSource>>, appDir: string): Promise<string> {
   const app = createExplorerServer({ source, appDir });
   await app.listen({ port: 0, host: '127.0.0.1' });
   servers.push(app);
@@ -68,7 +68,7 @@ beforeAll(async () => {
   shots = process.env.CONVLENS_SHOTS ?? join(tmp, 'shots');
   await mkdir(shots, { recursive: true });
   await writeTinyRun(join(tmp, 'run'), { zoo: 'pw11', snapshots: [1, 2] });
-  url = await serve(await sourceFromRun(join(tmp, 'run')), appDir);
+  url = await serve(await openServeSource(join(tmp, 'run')), appDir);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
 }, 180_000);
 
@@ -263,8 +263,10 @@ describe.skipIf(!hasChromium)('explorer in chromium', () => {
 
     const broken = join(tmp, 'broken');
     await writeTinyModel(broken, [28, 28, 1]);
+    // Opened while whole (the server reads the model at start), then broken under the running server.
+    const brokenSource = await openServeSource(join(broken, 'model.json'));
     await unlink(join(broken, 'weights.bin'));
-    const brokenUrl = await serve(await sourceFromModel(join(broken, 'model.json')), appDir);
+    const brokenUrl = await serve(brokenSource, appDir);
     await page.goto(brokenUrl);
     await expect
       .poll(() => page.locator('[data-testid=fatal-error]').innerText(), { timeout: 60_000 })

@@ -1,6 +1,6 @@
 /** `convlens serve` as a user runs it: one-line errors for bad flags, and a real start that prints its URL. */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,17 +15,21 @@ beforeAll(async () => {
 afterAll(() => rm(tmp, { recursive: true, force: true }));
 
 describe('bad flags', () => {
+  // MODEL: a real tiny model, so the flag itself is what is wrong.
   const cases: [string[], RegExp][] = [
-    [['serve'], /give --run RUN_DIR or --model MODEL_JSON/],
-    [['serve', '--run', 'a', '--model', 'b'], /either --run or --model, not both/],
-    [['serve', '--run', '/nonexistent/run'], /--run \/nonexistent\/run: not a directory/],
-    [['serve', '--model', '/nonexistent/model.json'], /nonexistent\/model\.json: cannot read model/],
-    [['serve', '--model', 'x.json', '--input-range', '1,0'], /--input-range must be LOW,HIGH/],
-    [['serve', '--model', 'x.json', '--port', 'abc'], /--port/],
+    [['serve'], /--model is required/],
+    [['serve', '--run', 'a', '--model', 'b'], /either --model or --run \(its alias\), not both/],
+    [['serve', '--run', '/nonexistent/run'], /\/nonexistent\/run: model not found/],
+    [['serve', '--model', '/nonexistent/model.json'], /nonexistent\/model\.json: model not found/],
+    [['serve', '--model', 'net.onnx'], /net\.onnx: ONNX models cannot be opened yet/],
+    [['serve', '--model', 'MODEL', '--input-range', '1,0'], /--input-range must be LOW,HIGH/],
+    [['serve', '--model', 'MODEL', '--preset', 'nope'], /preset/],
+    [['serve', '--model', 'MODEL', '--preset', 'caffe'], /preset caffe needs an RGB model/],
+    [['serve', '--model', 'MODEL', '--port', 'abc'], /--port/],
   ];
   for (const [args, re] of cases) {
     it(args.join(' '), async () => {
-      const r = await runCli(args);
+      const r = await runCli(args.map((a) => (a === 'MODEL' ? join(tmp, 'model') : a)));
       expect(r.code).toBe(1);
       const lines = errorLines(r.stderr);
       expect(lines).toHaveLength(1);
@@ -35,10 +39,25 @@ describe('bad flags', () => {
   }
 });
 
-it('starts on 127.0.0.1, prints the URL, serves the model info and stops on SIGTERM', async () => {
+it('starts on 127.0.0.1, prints the URL, serves the model info (with --labels, --input-range, --resize) and stops on SIGTERM', async () => {
+  const labels = join(tmp, 'labels.txt');
+  await writeFile(labels, `${Array.from({ length: 10 }, (_, i) => `digit ${i}`).join('\n')}\n`);
   const child = spawn(
     process.execPath,
-    [BIN, 'serve', '--model', join(tmp, 'model', 'model.json'), '--port', '0'],
+    [
+      BIN,
+      'serve',
+      '--model',
+      join(tmp, 'model', 'model.json'),
+      '--port',
+      '0',
+      '--labels',
+      labels,
+      '--input-range',
+      '0,255',
+      '--resize',
+      'crop',
+    ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },
@@ -59,6 +78,11 @@ it('starts on 127.0.0.1, prints the URL, serves the model info and stops on SIGT
   const port = Number(new URL(url).port);
   const info = JSON.parse((await raw(port, '/api/info')).body.toString());
   expect(info.inputShape).toEqual([28, 28, 1]);
+  expect(info.preprocess).toEqual({ preset: 'range', range: [0, 255], resize: 'crop' });
+  expect(info.classNames[7]).toBe('digit 7');
+  await expect
+    .poll(() => stderr)
+    .toMatch(/serving model \(input 28×28×1, range \(pixels in \[0, 255\]\), resize crop, 10 classes\)/);
   expect((await raw(port, '/')).body.toString()).toContain('convlens explorer');
   const code = await new Promise((resolve) => {
     child.on('exit', resolve);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { sourceFromModel } from '../src/serve/explorer-info.ts';
+import { openServeSource } from '../src/serve/explorer-info.ts';
 import { createExplorerServer } from '../src/serve/server.ts';
 import { raw, writeTinyModel } from './serve-helpers.ts';
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
   await writeFile(join(tmp, 'app', 'index.html'), '<!doctype html><title>app</title>');
   await writeTinyModel(join(tmp, 'model'), [28, 28, 1]);
   app = createExplorerServer({
-    source: await sourceFromModel(join(tmp, 'model', 'model.json')),
+    source: await openServeSource(join(tmp, 'model', 'model.json')),
     appDir: join(tmp, 'app'),
   });
   await app.listen({ port: 0, host: '127.0.0.1' });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sourceFromModel, sourceFromRun } from '../src/serve/explorer-info.ts';
+import { openServeSource } from '../src/serve/explorer-info.ts';
 import { createExplorerServer } from '../src/serve/server.ts';
 import { MAX_UPLOAD_BYTES } from '../src/serve/upload.ts';
 import { quadrantImages, writeQuadrantDataset } from './cli-helpers.ts';
@@ -29,7 +29,7 @@ beforeAll(async () => {
   await writeTinyModel(join(tmp, 'rgb'), [32, 32, 3], 3);
   await writeFile(join(tmp, 'rgb', 'metadata.json'), JSON.stringify({ labels: ['cat', 'dog', 'bird'] }));
   await symlink(join(tmp, 'secret.txt'), join(tmp, 'rgb', 'link.txt'));
-  const source = await sourceFromModel(join(tmp, 'rgb', 'model.json'));
+  const source = await openServeSource(join(tmp, 'rgb', 'model.json'));
   app = createExplorerServer({ source, appDir });
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = (app.server.address() as any).port;
@@ -41,13 +41,17 @@ afterAll(async () => {
 });
 
 describe('model information', () => {
-  it('describes a bare model.json: shape, labels from metadata.json, [-1, 1] input for RGB', async () => {
+  it('describes a bare model.json: shape, labels from metadata.json, [-1, 1] input for RGB (said)', async () => {
     const r = await raw(port, '/api/info');
     expect(r.status).toBe(200);
     const info = JSON.parse(r.body.toString());
     expect(info.inputShape).toEqual([32, 32, 3]);
     expect(info.classNames).toEqual(['cat', 'dog', 'bird']);
-    expect(info.preprocess).toEqual({ kind: 'range', low: -1, high: 1 });
+    expect(info.named).toBe(true);
+    // Nothing recorded: openModel assumes [-1, 1] for RGB and says so; 32×32 is small enough to stretch.
+    expect(info.preprocess).toEqual({ preset: 'scale-1-1', resize: 'fill' });
+    expect(info.notices.join('\n')).toMatch(/records no preprocessing; assuming scale-1-1/);
+    expect(info.scores).toEqual({ kind: 'logits', from: 'probs' });
     const model = await raw(port, info.modelUrl);
     expect(model.status).toBe(200);
     expect(JSON.parse(model.body.toString()).weightsManifest[0].paths).toEqual(['weights.bin']);
@@ -57,11 +61,13 @@ describe('model information', () => {
   it('describes a run: class names, history records, snapshots by epoch, stats top-k figures', async () => {
     const dir = join(tmp, 'run');
     await writeTinyRun(dir, { snapshots: [2, 10, 1], stats: true });
-    const { info, runDir } = await sourceFromRun(dir);
+    const { info, runDir } = await openServeSource(dir);
     expect(runDir).toBe(dir);
     expect(info.inputShape).toEqual([28, 28, 1]);
-    expect(info.classNames).toHaveLength(10);
-    expect(info.preprocess).toEqual({ kind: 'range', low: 0, high: 1 });
+    expect(info.classNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(info.named).toBe(false);
+    expect(info.source).toBe('run');
+    expect(info.preprocess).toEqual({ preset: 'scale01', resize: 'fill' });
     expect(info.history).toEqual([
       { epoch: 1, loss: 1.5, acc: 0.5 },
       { epoch: 2, loss: 0.9, acc: 0.7 },
@@ -76,7 +82,7 @@ describe('model information', () => {
     await writeTinyRun(join(lab, 'run'));
     for (const e of ['e01', 'e02']) await writeTinyModel(join(lab, 'epochs', e), [28, 28, 1]);
     await writeFile(join(lab, 'epochs', 'notes.txt'), 'not an epoch');
-    const source = await sourceFromRun(lab);
+    const source = await openServeSource(lab);
     expect(source.runDir).toBe(join(lab, 'run'));
     expect(source.info.snapshots).toEqual([
       { epoch: 1, modelUrl: '/files/snapshots/e01/model.json' },
@@ -96,11 +102,14 @@ describe('model information', () => {
     }
   });
 
-  it('rejects a model.json that is not a layers model, naming the file', async () => {
+  it('rejects a model.json that is not a tfjs model, a missing file and an unknown format, naming the file', async () => {
     const bad = join(tmp, 'bad.json');
     await writeFile(bad, JSON.stringify({ hello: 1 }));
-    await expect(sourceFromModel(bad)).rejects.toThrow(/bad\.json: not a tfjs layers model\.json/);
-    await expect(sourceFromModel(join(tmp, 'nope.json'))).rejects.toThrow(/nope\.json: cannot read model/);
+    await expect(openServeSource(bad)).rejects.toThrow(/bad\.json: not a tfjs model/);
+    await expect(openServeSource(join(tmp, 'nope.json'))).rejects.toThrow(/nope\.json: model not found/);
+    await expect(openServeSource(join(tmp, 'secret.txt'))).rejects.toThrow(
+      /secret\.txt: unsupported model format '\.txt'/,
+    );
   });
 });
 
@@ -138,7 +147,7 @@ describe('top-k patches from a stats run', () => {
         ],
       }),
     );
-    const qapp = createExplorerServer({ source: await sourceFromRun(run), appDir: join(tmp, 'app') });
+    const qapp = createExplorerServer({ source: await openServeSource(run), appDir: join(tmp, 'app') });
     await qapp.listen({ port: 0, host: '127.0.0.1' });
     try {
       const p = (qapp.server.address() as any).port;

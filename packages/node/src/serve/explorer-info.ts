@@ -1,35 +1,26 @@
 /**
- * What the browser app needs to know about the served model, built from a run directory or a bare
- * model.json: where the model is, its input shape and preprocessing, class names, and the optional
- * extras of a run (history, per-epoch snapshots, a stats run's top-k figures).
+ * What the browser app needs to know about the served model, built from openModel: where model.json
+ * is served, its input shape, preprocessing and class names, and the optional extras of a training run
+ * (history, per-epoch snapshots, a stats run's top-k figures).
+ *
+ * Models with no tfjs folder on disk (Keras .h5/.keras, http(s) URLs) are saved once as tfjs files in
+ * a cache folder, which is then served; a Keras file is saved again only when it changes.
  *
  * Snapshot layouts (one tfjs layers model per epoch, N an integer, zero-padding optional):
  *   RUN_DIR/snapshots/epoch-<N>/model.json                  (any run)
  *   LAB_OUT/epochs/e<N>/model.json, LAB_OUT/run = RUN_DIR    (what `convlens lab` writes)
- * `--run LAB_OUT` is accepted for a lab folder and serves LAB_OUT/run.
  * Stats layout: RUN_DIR/stats/index.json as written by `convlens stats --out RUN_DIR/stats`.
  */
+import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
-import { readJsonFile, readRunConfig } from '../train/run-dir.ts';
+import { tmpdir } from 'node:os';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import type { ExplorerInfo } from '@convlens/core/explorer/protocol';
+import { describePreprocess } from '@convlens/core/preprocess/presets';
+import { MODEL_JSON, saveModel } from '../io/model-io.ts';
+import { type OpenedModel, type OpenModelOptions, openModel } from '../open/open-model.ts';
 
-export type Preprocess =
-  | { kind: 'range'; low: number; high: number }
-  | { kind: 'standardize'; standardizer: unknown };
-
-export interface ExplorerInfo {
-  title: string;
-  source: 'run' | 'model';
-  /** URL of model.json (tfjs layers format). */
-  modelUrl: string;
-  inputShape: [number, number, number];
-  classNames: string[] | null;
-  /** How pixels in [0, 1] become model input. */
-  preprocess: Preprocess;
-  history: Record<string, unknown>[] | null;
-  snapshots: { epoch: number; modelUrl: string }[];
-  topK: { layer: string; url: string; filters: number }[];
-}
+export type { ExplorerInfo };
 
 export interface ServeSource {
   info: ExplorerInfo;
@@ -43,41 +34,13 @@ export interface ServeSource {
   dataset: string | null;
 }
 
-/** [h, w, c] from a tfjs layers model.json (Sequential or functional; Keras 2 or tfjs-saved). */
-export function inputShapeFromTopology(json: any, file: string): [number, number, number] {
-  const topo = json?.modelTopology;
-  const cfg = topo?.model_config ?? topo;
-  const layers = cfg?.config?.layers ?? (Array.isArray(cfg?.config) ? cfg.config : undefined);
-  if (!Array.isArray(layers) || layers.length === 0) throw new Error(`${file}: not a tfjs layers model.json`);
-  const first = layers[0]?.config ?? {};
-  const shape = first.batch_input_shape ?? first.batchInputShape ?? first.batch_shape;
-  if (
-    !Array.isArray(shape) ||
-    shape.length !== 4 ||
-    shape.slice(1).some((d: unknown) => typeof d !== 'number')
-  ) {
-    throw new Error(
-      `${file}: the explorer needs an image model with a fixed [h, w, c] input, got ${JSON.stringify(shape)}`,
-    );
-  }
-  return shape.slice(1) as [number, number, number];
-}
-
-async function readModelJson(file: string): Promise<any> {
-  const json = await readJsonFile<any>(file, 'model');
-  if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new Error(`${file}: not a tfjs layers model.json (no modelTopology/weightsManifest)`);
-  }
-  return json;
+export interface ServeSourceOptions extends OpenModelOptions {
+  /** Where models with no tfjs folder on disk are saved (default: $TMPDIR/convlens-serve). */
+  cacheDir?: string;
 }
 
 async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
+  return (await stat(p).catch(() => null)) !== null;
 }
 
 /** The per-epoch snapshots of a run, in either layout (see the top of this file). */
@@ -98,8 +61,8 @@ async function findSnapshots(
     const list: ExplorerInfo['snapshots'] = [];
     for (const n of names) {
       const m = pattern.exec(n);
-      if (m && (await exists(join(dir, n, 'model.json')))) {
-        list.push({ epoch: Number(m[1]), modelUrl: `/files/snapshots/${n}/model.json` });
+      if (m && (await exists(join(dir, n, MODEL_JSON)))) {
+        list.push({ epoch: Number(m[1]), modelUrl: `/files/snapshots/${n}/${MODEL_JSON}` });
       }
     }
     if (list.length > 0) return { dir, list: list.sort((a, b) => a.epoch - b.epoch) };
@@ -125,74 +88,89 @@ async function findTopK(runDir: string): Promise<ExplorerInfo['topK']> {
   }
 }
 
-export async function sourceFromRun(runDir: string): Promise<ServeSource> {
-  let dir = resolve(runDir);
-  // A `convlens lab` output folder: its run is in run/.
-  if (!(await exists(join(dir, 'run.json'))) && (await exists(join(dir, 'run', 'run.json')))) {
-    dir = join(dir, 'run');
-  }
-  const config = await readRunConfig(dir);
-  const modelFile = join(dir, 'model', 'model.json');
-  const inputShape = inputShapeFromTopology(await readModelJson(modelFile), modelFile);
-  let history: ExplorerInfo['history'] = null;
+async function readHistory(runDir: string): Promise<ExplorerInfo['history']> {
   try {
-    const h = JSON.parse(await readFile(join(dir, 'history.json'), 'utf8'));
-    history = Array.isArray(h) ? h : Array.isArray(h?.records) ? h.records : null;
+    const h = JSON.parse(await readFile(join(runDir, 'history.json'), 'utf8'));
+    return Array.isArray(h) ? h : Array.isArray(h?.records) ? h.records : null;
   } catch {
-    history = null;
+    return null;
   }
-  const snapshots = await findSnapshots(dir);
+}
+
+/**
+ * The folder holding the opened model's tfjs files and the model.json name in it: its own folder when
+ * it has one, else a cache folder the model is saved into (keyed by the source, and for files by their
+ * size and modification time, so an unchanged Keras file is converted once).
+ */
+async function servedModelFiles(m: OpenedModel, cacheDir?: string): Promise<{ dir: string; file: string }> {
+  if (m.modelDir) {
+    const s = await stat(m.source).catch(() => null);
+    const file = s?.isFile() && extname(m.source).toLowerCase() === '.json' ? basename(m.source) : MODEL_JSON;
+    return { dir: m.modelDir, file };
+  }
+  const url = /^https?:\/\//i.test(m.source);
+  const s = url ? null : await stat(m.source);
+  const key = url ? m.source : `${resolve(m.source)}\n${s?.size}\n${s?.mtimeMs}`;
+  const dir = join(
+    cacheDir ?? join(tmpdir(), 'convlens-serve'),
+    createHash('sha256').update(key).digest('hex').slice(0, 16),
+  );
+  // URLs are saved again on every start: the remote model may have changed.
+  if (url || !(await exists(join(dir, MODEL_JSON)))) await saveModel(m.model, dir);
+  return { dir, file: MODEL_JSON };
+}
+
+/** The explorer's view of an opened model (the model itself is not kept: the browser loads its files). */
+export async function sourceFromOpened(
+  m: OpenedModel,
+  o: { cacheDir?: string; notices?: string[] } = {},
+): Promise<ServeSource> {
+  const files = await servedModelFiles(m, o.cacheDir);
+  const run = m.run;
+  const snapshots = run ? await findSnapshots(run.dir) : { dir: null, list: [] };
+  const name = /^https?:\/\//i.test(m.source)
+    ? m.source
+    : basename(m.source.replace(/[\\/]+$/, ''), extname(m.source)) || m.source;
   return {
-    modelDir: join(dir, 'model'),
-    runDir: dir,
+    modelDir: files.dir,
+    runDir: run?.dir ?? null,
     snapshotDir: snapshots.dir,
-    dataset: config.dataset,
+    dataset: run?.config.dataset ?? null,
     info: {
-      title: `${config.model} on ${config.dataset} (${basename(dir)})`,
-      source: 'run',
-      modelUrl: '/files/model/model.json',
-      inputShape,
-      classNames: config.classNames ?? Array.from({ length: config.numClasses }, (_, i) => String(i)),
-      preprocess: config.standardizer
-        ? { kind: 'standardize', standardizer: config.standardizer }
-        : { kind: 'range', low: 0, high: 1 },
-      history,
+      title: run ? `${run.config.model} on ${run.config.dataset} (${basename(run.dir)})` : name,
+      source: run ? 'run' : 'model',
+      kind: m.kind,
+      modelUrl: `/files/model/${encodeURIComponent(files.file)}`,
+      inputShape: m.inputShape,
+      classNames: m.classNames,
+      named: m.named,
+      preprocess: m.preprocess,
+      preprocessText: describePreprocess(m.preprocess),
+      scores: { kind: m.scores.kind, from: m.scores.from },
+      notices: o.notices ?? [],
+      history: run ? await readHistory(run.dir) : null,
       snapshots: snapshots.list,
-      topK: await findTopK(dir),
+      topK: run ? await findTopK(run.dir) : [],
     },
   };
 }
 
 /**
- * A bare model.json. Class names come from metadata.json beside it ({labels: [...]}), when present.
- * Input range: given, else [-1, 1] for RGB models (Keras ImageNet convention, e.g. MobileNet's
- * x/127.5 − 1) and [0, 1] for grayscale ones.
+ * Opens any model source openModel takes (run dir, import folder, tfjs model.json/folder/URL, Keras
+ * .h5/.keras) for serving. Needs a tfjs backend started (any: the server never runs the model).
  */
-export async function sourceFromModel(modelJson: string, range?: [number, number]): Promise<ServeSource> {
-  const file = resolve(modelJson);
-  const inputShape = inputShapeFromTopology(await readModelJson(file), file);
-  let classNames: string[] | null = null;
-  const meta = join(dirname(file), 'metadata.json');
-  if (await exists(meta)) {
-    const m = await readJsonFile<any>(meta, 'model metadata');
-    if (Array.isArray(m?.labels)) classNames = m.labels.map(String);
-  }
-  const [low, high] = range ?? (inputShape[2] === 3 ? [-1, 1] : [0, 1]);
-  return {
-    modelDir: dirname(file),
-    runDir: null,
-    snapshotDir: null,
-    dataset: null,
-    info: {
-      title: basename(dirname(file)),
-      source: 'model',
-      modelUrl: `/files/model/${encodeURIComponent(relative(dirname(file), file))}`,
-      inputShape,
-      classNames,
-      preprocess: { kind: 'range', low, high },
-      history: null,
-      snapshots: [],
-      topK: [],
+export async function openServeSource(source: string, o: ServeSourceOptions = {}): Promise<ServeSource> {
+  const notices: string[] = [];
+  const m = await openModel(source, {
+    ...o,
+    log: (s) => {
+      notices.push(s.replace(/^notice: /, ''));
+      o.log?.(s);
     },
-  };
+  });
+  try {
+    return await sourceFromOpened(m, { cacheDir: o.cacheDir, notices });
+  } finally {
+    m.dispose();
+  }
 }

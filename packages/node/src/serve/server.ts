@@ -61,7 +61,11 @@ export function createExplorerServer({ source, appDir, logger = false }: ServerO
   app.post('/api/upload', async (req, reply) => {
     const body = req.body;
     if (!Buffer.isBuffer(body)) throw new UploadError(400, 'send the image file as the request body');
-    const { png, original } = await prepareUpload(body, source.info.inputShape);
+    const { png, original } = await prepareUpload(
+      body,
+      source.info.inputShape,
+      source.info.preprocess.resize,
+    );
     return reply
       .header('content-type', 'image/png')
       .header('x-original-size', `${original.width}x${original.height}`)

@@ -1,8 +1,12 @@
 /**
  * Uploaded images → the model's input size. The type is read from the bytes (file-type), never from
  * the name or the declared content type; pictures over MAX_PIXELS are refused before decoding, the
- * rest are downscaled (centre crop to the model's aspect) to h×w, grayscale for 1-channel models.
+ * rest are fitted to h×w by the model's resize policy (crop: shorter side then centre; fill: stretch)
+ * with the same sharp pipeline as the CLI's readImage (io/png.ts), grayscale for 1-channel models, so
+ * the explorer and the CLI feed a model the same pixels for the same file.
  */
+
+import type { ResizeMode } from '@convlens/core/preprocess/presets';
 import { fileTypeFromBuffer } from 'file-type';
 import sharp from 'sharp';
 
@@ -29,6 +33,7 @@ export interface PreparedImage {
 export async function prepareUpload(
   buf: Buffer,
   [h, w, c]: [number, number, number],
+  resize: ResizeMode = 'crop',
 ): Promise<PreparedImage> {
   if (buf.length === 0) throw new UploadError(400, 'the upload is empty');
   const type = await fileTypeFromBuffer(buf);
@@ -53,8 +58,15 @@ export async function prepareUpload(
     );
   }
   try {
-    let img = sharp(buf, { limitInputPixels: MAX_PIXELS }).rotate().resize(w, h, { fit: 'cover' });
-    img = c === 1 ? img.grayscale() : img.removeAlpha();
+    // rotate(): phone photos are stored sideways with an EXIF orientation.
+    let img = sharp(buf, { limitInputPixels: MAX_PIXELS }).rotate().removeAlpha();
+    img = c === 1 ? img.grayscale() : img.toColourspace('srgb');
+    if (width !== w || height !== h || meta.orientation)
+      img = img.resize(w, h, {
+        fit: resize === 'crop' ? 'cover' : 'fill',
+        position: 'centre',
+        kernel: 'linear',
+      });
     const png = await img.png().toBuffer();
     return { png, original: { width, height, type: type.mime } };
   } catch (err) {

@@ -1,4 +1,7 @@
-/** Drawing core's RGBA images and value maps onto canvases (crisp upscaling for small maps). */
+/**
+ * Drawing core's RGBA images and value maps onto canvases (crisp upscaling for small maps). Explanation
+ * overlays are core's drawOverlay (render/overlay.ts), the renderer the CLI and the lab report use.
+ */
 import { type ColormapName, mapToImage, type ValueRange } from '@convlens/core/render/colormap';
 import type { RGBAImage } from '@convlens/core/render/image';
 
@@ -28,29 +31,6 @@ export function pixelsToImage(pixels: Float32Array, w: number, h: number, c: num
     data[i * 4 + 3] = 255;
   }
   return { width: w, height: h, data };
-}
-
-/** Base image with a colormapped attribution map blended on top at `opacity`. */
-export function overlay(base: RGBAImage, map: Float32Array, signed: boolean, opacity: number): RGBAImage {
-  let m = 0;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of map) {
-    if (Math.abs(v) > m) m = Math.abs(v);
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-  }
-  const heat = mapToImage(map, base.width, base.height, {
-    colormap: signed ? 'rdbu' : 'inferno',
-    range: signed ? { min: -m, max: m } : { min: lo, max: hi },
-  });
-  const out = new Uint8ClampedArray(base.data.length);
-  for (let i = 0; i < out.length; i += 4) {
-    for (let k = 0; k < 3; k++)
-      out[i + k] = Math.round((1 - opacity) * base.data[i + k] + opacity * heat.data[i + k]);
-    out[i + 3] = 255;
-  }
-  return { width: base.width, height: base.height, data: out };
 }
 
 /** Pixels of a canvas that differ from its first pixel: a cheap "is anything drawn" check. */

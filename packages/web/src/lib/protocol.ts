@@ -1,21 +1,9 @@
 /** Messages between the page and the engine worker (all tfjs work happens in the worker). */
 
-export type Preprocess =
-  | { kind: 'range'; low: number; high: number }
-  | { kind: 'standardize'; standardizer: unknown };
+import type { ExplorerInfo, ExplorerPreprocess } from '@convlens/core/explorer/protocol';
 
-/** What `convlens serve` says about the model (GET /api/info; see packages/node/src/serve/explorer-info.ts). */
-export interface ExplorerInfo {
-  title: string;
-  source: 'run' | 'model';
-  modelUrl: string;
-  inputShape: [number, number, number];
-  classNames: string[] | null;
-  preprocess: Preprocess;
-  history: Record<string, unknown>[] | null;
-  snapshots: { epoch: number; modelUrl: string }[];
-  topK: { layer: string; url: string; filters: number }[];
-}
+/** GET /api/info, defined once in core (the server writes it, the app reads it). */
+export type { ExplorerInfo, ExplorerPreprocess };
 
 export interface LayerMeta {
   name: string;
@@ -58,7 +46,13 @@ export interface MaxSettings {
 }
 
 export type Request =
-  | { type: 'load'; modelUrl: string; preprocess: Preprocess; backend?: string; slot?: 'main' | 'timeline' }
+  | {
+      type: 'load';
+      modelUrl: string;
+      preprocess: ExplorerPreprocess;
+      backend?: string;
+      slot?: 'main' | 'timeline';
+    }
   | { type: 'predict'; pixels: Float32Array; slot?: 'main' | 'timeline' }
   | {
       type: 'probe';

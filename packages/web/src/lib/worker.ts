@@ -4,10 +4,11 @@
  * so the page never blocks. Long jobs report progress and yield between chunks, which is also where a
  * stop request takes effect. Every tensor is disposed before a reply.
  */
-import { applyStandardizer, type Standardizer, standardizerFromJSON } from '@convlens/core/data/standardize';
+import { type Standardizer, standardizerFromJSON } from '@convlens/core/data/standardize';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { layerFilters } from '@convlens/core/inspect/filters';
 import { probeTensors, resolveProbeLayers } from '@convlens/core/inspect/probe';
+import { actmaxStyle, STYLE_DEFAULTS } from '@convlens/core/methods/actmax/defaults';
 import {
   classObjective,
   filterObjective,
@@ -15,18 +16,20 @@ import {
   unitObjective,
   validateObjectives,
 } from '@convlens/core/methods/actmax/objective';
-import { maximize } from '@convlens/core/methods/actmax/optimize';
+import { type MaximizeResult, maximize } from '@convlens/core/methods/actmax/optimize';
 import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { camHead } from '@convlens/core/models/cam-head';
+import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-layers';
 import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { modelInput } from './input.ts';
 import type {
   ActmaxFrame,
   ExplainResult,
+  ExplorerPreprocess,
   LayerMaps,
   MaxSettings,
   ModelMeta,
-  Preprocess,
   Reply,
   Request,
   Weights,
@@ -34,9 +37,18 @@ import type {
 
 interface Loaded {
   model: tf.LayersModel;
-  preprocess: Preprocess;
+  preprocess: ExplorerPreprocess;
+  /** The run's per-pixel statistics (preset per-pixel). */
   standardizer?: Standardizer;
+  /** Linear model-input range of [0, 1] pixels ([0, 1] for per-pixel, caffe and torch). */
+  range: [number, number];
   shape: [number, number, number];
+}
+
+function linearRange(p: ExplorerPreprocess): [number, number] {
+  if (p.preset === 'scale-1-1') return [-1, 1];
+  if (p.preset === 'range' && p.range) return p.range;
+  return [0, 1];
 }
 
 const slots: Record<'main' | 'timeline', Loaded | null> = { main: null, timeline: null };
@@ -44,7 +56,6 @@ const stopped = new Set<number>();
 let backend: string | null = null;
 
 const post = (r: Reply, transfer: Transferable[] = []) => (self as any).postMessage(r, transfer);
-const nextTick = () => new Promise((r) => setTimeout(r, 0));
 
 async function startBackend(prefer?: string): Promise<string> {
   if (backend) return backend;
@@ -67,8 +78,11 @@ async function startBackend(prefer?: string): Promise<string> {
   throw new Error(`no tfjs backend could start (${failures.join('; ')})`);
 }
 
-/** Checks model.json and every weight file first, so a broken model gets a specific message. */
-async function checkModelFiles(url: string): Promise<void> {
+/**
+ * Checks model.json and every weight file first, so a broken model gets a specific message; says
+ * whether it is a graph model (converted SavedModel) rather than a layers model.
+ */
+async function checkModelFiles(url: string): Promise<{ graph: boolean }> {
   const res = await fetch(url).catch((e) => {
     throw new Error(`model ${url}: cannot fetch (${(e as Error).message})`);
   });
@@ -80,7 +94,7 @@ async function checkModelFiles(url: string): Promise<void> {
     throw new Error(`model ${url}: not valid JSON`);
   }
   if (!json?.modelTopology || !Array.isArray(json.weightsManifest)) {
-    throw new Error(`model ${url}: not a tfjs layers model (no modelTopology/weightsManifest)`);
+    throw new Error(`model ${url}: not a tfjs model (no modelTopology/weightsManifest)`);
   }
   const base = new URL(url, self.location.href);
   const paths: string[] = json.weightsManifest.flatMap((g: any) => g.paths ?? []);
@@ -96,6 +110,13 @@ async function checkModelFiles(url: string): Promise<void> {
       `model ${url}: ${missing.length} of ${paths.length} weight shard(s) missing on the server (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`,
     );
   }
+  return { graph: json.format === 'graph-model' };
+}
+
+/** Frees a model's weights, and the graph a wrapped graph model runs. */
+function disposeModel(model: tf.LayersModel): void {
+  wrappedGraph(model)?.dispose();
+  model.dispose();
 }
 
 /** CAM needs a GAP + dense head (convlens cam-head builds one): offered only to models that have one. */
@@ -119,15 +140,19 @@ const METHOD_OPTIONS: Record<string, Record<string, unknown>> = {
 
 async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta> {
   const b = await startBackend(req.backend);
-  await checkModelFiles(req.modelUrl);
-  const model = await tf.loadLayersModel(req.modelUrl);
+  const { graph } = await checkModelFiles(req.modelUrl);
+  // A graph model has no layers of its own: wrapped as one layer, predictions and gradient methods work.
+  const model = graph
+    ? graphAsLayersModel(await tf.loadGraphModel(req.modelUrl), req.modelUrl)
+    : await tf.loadLayersModel(req.modelUrl);
   const s = model.inputs[0].shape;
   const shape = s.slice(1) as [number, number, number];
+  const p = req.preprocess;
   const standardizer =
-    req.preprocess.kind === 'standardize' ? standardizerFromJSON(req.preprocess.standardizer) : undefined;
+    p.preset === 'per-pixel' && p.standardizer ? standardizerFromJSON(p.standardizer) : undefined;
   const slot = req.slot ?? 'main';
-  slots[slot]?.model.dispose();
-  slots[slot] = { model, preprocess: req.preprocess, standardizer, shape };
+  if (slots[slot]) disposeModel(slots[slot].model);
+  slots[slot] = { model, preprocess: p, standardizer, range: linearRange(p), shape };
   const layers = resolveProbeLayers(model);
   const out = model.outputs[0].shape;
   return {
@@ -150,18 +175,10 @@ function get(slot: 'main' | 'timeline' = 'main'): Loaded {
   return l;
 }
 
-/** Pixels in [0, 1] → model input (range mapping or the run's per-pixel standardization). */
+/** Pixels in [0, 1] → model input, by the model's own preprocessing (core's applyPreprocess). */
 function toInput(l: Loaded, pixels: Float32Array): tf.Tensor4D {
   const [h, w, c] = l.shape;
-  if (pixels.length !== h * w * c)
-    throw new Error(`input has ${pixels.length} values, expected ${h}×${w}×${c}`);
-  let x: Float32Array;
-  if (l.standardizer) x = applyStandardizer(l.standardizer, pixels);
-  else {
-    const { low, high } = l.preprocess as { low: number; high: number };
-    x = pixels.map((v) => low + v * (high - low));
-  }
-  return tf.tensor4d(x, [1, h, w, c]);
+  return tf.tensor4d(modelInput(l.preprocess, pixels, l.shape), [1, h, w, c]);
 }
 
 async function predict(pixels: Float32Array, slot?: 'main' | 'timeline'): Promise<Float32Array> {
@@ -243,8 +260,10 @@ function objectiveOf(s: MaxSettings): Objective {
 }
 
 /**
- * Activation maximization in chunks of a few steps: each chunk continues from the previous image, is
- * shown to the page, and gives a stop request a chance to land.
+ * Activation maximization as one optimization (one Adam state throughout): a preview frame goes to the
+ * page every few steps, and a stop request ends it between steps with the image so far. RGB and larger
+ * models get Lucid's parameterization and transformation robustness (core actmax/defaults.ts); the
+ * page sets steps, tv, jitter and learning rate.
  */
 async function maximizeLive(id: number, s: MaxSettings): Promise<ActmaxFrame | null> {
   const l = get();
@@ -260,39 +279,36 @@ async function maximizeLive(id: number, s: MaxSettings): Promise<ActmaxFrame | n
     validateObjectives(l.model, [objective]);
     note = `${(err as Error).message}: maximizing the softmax probability instead`;
   }
-  const range: [number, number] =
-    l.preprocess.kind === 'range' ? [l.preprocess.low, l.preprocess.high] : [0, 1];
-  const chunk = Math.max(1, Math.min(16, Math.round(s.steps / 24)));
-  let start: Float32Array | undefined;
-  let frame: ActmaxFrame | null = null;
-  for (let done = 0; done < s.steps; ) {
-    if (stopped.has(id)) break;
-    const n = Math.min(chunk, s.steps - done);
-    const r = await maximize(l.model, [objective], {
-      steps: n,
+  const style = STYLE_DEFAULTS[actmaxStyle(l.shape)];
+  const frame = (r: MaximizeResult): ActmaxFrame => ({
+    step: r.stepsDone,
+    steps: s.steps,
+    image: r.images[0], // [0, 1] pixels: the preprocessing runs inside the graph
+    objective: r.objective[0],
+    predicted: r.predicted[0],
+    note,
+  });
+  const r = await maximize(
+    l.model,
+    [objective],
+    {
+      steps: s.steps,
       tvWeight: s.tv,
       jitter: s.jitter,
       learningRate: s.learningRate,
-      range,
-      standardizer: l.standardizer,
-      start,
-      seed: done,
-    });
-    done += n;
-    start = r.images[0];
-    const span = range[1] - range[0];
-    frame = {
-      step: done,
-      steps: s.steps,
-      image: start.map((v) => (v - range[0]) / span),
-      objective: r.objective[0],
-      predicted: r.predicted[0],
-      note,
-    };
-    post({ id, type: 'progress', progress: frame });
-    await nextTick();
-  }
-  return frame;
+      parameterization: style.parameterization,
+      scale: style.scale,
+      rotate: style.rotate,
+      noise: style.noise,
+      preprocess: l.preprocess,
+      preview: {
+        every: Math.max(1, Math.min(16, Math.round(s.steps / 24))),
+        show: (p) => post({ id, type: 'progress', progress: frame(p) }),
+      },
+    },
+    { shouldStop: () => stopped.has(id) },
+  );
+  return frame(r);
 }
 
 async function explain(req: Extract<Request, { type: 'explain' }>): Promise<ExplainResult> {
