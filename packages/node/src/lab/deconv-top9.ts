@@ -9,7 +9,7 @@ import { tf } from '@convlens/core/engine/backend';
 import { deconvProjection } from '@convlens/core/methods/explain/deconvnet';
 import { mapToImage, symmetricRange } from '@convlens/core/render/colormap';
 import { crop, grid, type RGBAImage, upscale } from '@convlens/core/render/image';
-import { stack } from '../cli/inside-figures.ts';
+import { stack } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
 import { exampleImage, modelInput } from './figures.ts';
 

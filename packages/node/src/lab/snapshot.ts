@@ -16,7 +16,7 @@ import { featureMapTiles } from '@convlens/core/render/inside-feature-maps';
 import { filterTiles } from '@convlens/core/render/inside-filters';
 import { colorBar } from '@convlens/core/render/inside-legend';
 import { drawExplanation } from '@convlens/core/render/overlay';
-import { labelledGrid, num, rangeText, stack } from '../cli/inside-figures.ts';
+import { labelledGrid, num, rangeText, stack } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
 import { explainBatch, findMethod } from './explain.ts';
 import { exampleImage, modelInput, saveFigure } from './figures.ts';

@@ -1,7 +1,7 @@
 /** Stage 1: the data — where it came from, how it was split, counts per class, a sample grid. */
 import type { ImageSet } from '@convlens/core/data/types';
 import { grid, upscale } from '@convlens/core/render/image';
-import { stack } from '../cli/inside-figures.ts';
+import { stack } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
 import { exampleImage, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan } from './plan.ts';

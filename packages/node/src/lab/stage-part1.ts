@@ -5,12 +5,12 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { activationsCommand } from '../cli/inside-activations.ts';
-import type { FigureEntry } from '../cli/inside-figures.ts';
-import { filtersCommand } from '../cli/inside-filters.ts';
+import { activationsCommand } from '../tasks/activations.ts';
+import type { FigureEntry } from '../figures/figure-set.ts';
+import { filtersCommand } from '../tasks/filters.ts';
 import { loadEvalSet } from '../cli/inside-input.ts';
-import { receptiveFieldCommand } from '../cli/inside-receptive-field.ts';
-import { statsCommand } from '../cli/inside-stats.ts';
+import { receptiveFieldCommand } from '../tasks/receptive-field.ts';
+import { statsCommand } from '../tasks/stats.ts';
 import { loadRun } from '../train/load-run.ts';
 import { existingFigure, firstOfClasses } from './figures.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult } from './types.ts';

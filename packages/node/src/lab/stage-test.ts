@@ -3,7 +3,7 @@
 import { upscale } from '@convlens/core/render/image';
 import { drawExplanation } from '@convlens/core/render/overlay';
 import { evaluateCommand } from '../cli/evaluate.ts';
-import { labelledGrid } from '../cli/inside-figures.ts';
+import { labelledGrid } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
 import { loadRun } from '../train/load-run.ts';
 import { explainBatch, findMethod } from './explain.ts';

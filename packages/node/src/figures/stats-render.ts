@@ -1,4 +1,7 @@
-/** Figures of dataset statistics: class × filter heatmaps, per-class mean maps, mode maps, top-k galleries. */
+/**
+ * Figures of dataset statistics: class × filter heatmaps, per-class mean maps, mode maps, top-k galleries.
+ * Mean maps and top-k galleries show at most `maxChannels` filters per layer (the first ones).
+ */
 import { mapToImage, type ValueRange, valueRange } from '@convlens/core/render/colormap';
 import { grid, type RGBAImage, upscale } from '@convlens/core/render/image';
 import { channel, defaultScale } from '@convlens/core/render/inside-feature-maps';
@@ -10,7 +13,8 @@ import { classMeanMatrix } from '@convlens/core/stats/class-means';
 import type { DatasetStats, LayerStats } from '@convlens/core/stats/dataset-stats';
 import { modeMap } from '@convlens/core/stats/mode-maps';
 import { labelledPanel } from '../io/png.ts';
-import { type FigureSet, labelledGrid, num, rangeText, safeName, stack } from './inside-figures.ts';
+import { type FigureSet, safeName } from './figure-set.ts';
+import { labelledGrid, num, rangeText, stack } from './panels.ts';
 
 const classNamesOf = (s: DatasetStats) =>
   s.meta.classNames ?? Array.from({ length: s.meta.numClasses }, (_, i) => String(i));
@@ -21,12 +25,26 @@ async function legend(range: ValueRange, what: string): Promise<RGBAImage> {
   });
 }
 
-export async function renderStats(s: DatasetStats, figs: FigureSet): Promise<void> {
+export interface RenderStatsOptions {
+  /** Filters per layer in mean-map and top-k figures (default all). */
+  maxChannels?: number;
+}
+
+/** Class names in captions: all of a few, the first 20 of many. */
+const nameList = (names: string[]) =>
+  names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')}, … (${names.length} classes)`;
+
+export async function renderStats(
+  s: DatasetStats,
+  figs: FigureSet,
+  o: RenderStatsOptions = {},
+): Promise<void> {
+  const cap = o.maxChannels ?? Number.POSITIVE_INFINITY;
   for (const l of s.layers) {
     await renderClassMeans(s, l, figs);
-    if (l.maps) await renderClassMaps(s, l, figs);
+    if (l.maps) await renderClassMaps(s, l, figs, cap);
     if (l.modes) await renderModeMaps(s, l, figs);
-    await renderTopK(s, l, figs);
+    await renderTopK(s, l, figs, cap);
   }
 }
 
@@ -54,22 +72,29 @@ async function renderClassMeans(s: DatasetStats, l: LayerStats, figs: FigureSet)
     await labelledPanel(stack([image, await legend(range, 'mean activation')]), {
       title: `${l.layer.name}: mean activation per class (rows) × ${l.layer.spatial ? 'filter' : 'unit'} (columns)`,
       caption: [
-        `rows top→bottom: classes ${names.join(', ')} · ${cell}px per cell · range ${rangeText(range)}`,
-        `strongest ${l.layer.spatial ? 'filter' : 'unit'} per class: ${best.map((b, c) => `${names[c]}→${b}`).join(' ')}`,
+        `rows top→bottom: classes ${nameList(names)} · ${cell}px per cell · range ${rangeText(range)}`,
+        `strongest ${l.layer.spatial ? 'filter' : 'unit'} per class: ${best
+          .slice(0, 20)
+          .map((b, c) => `${names[c]}→${b}`)
+          .join(' ')}${best.length > 20 ? ' …' : ''}`,
       ],
       minWidth: 480,
     }),
   );
 }
 
-async function renderClassMaps(s: DatasetStats, l: LayerStats, figs: FigureSet) {
+async function renderClassMaps(s: DatasetStats, l: LayerStats, figs: FigureSet, cap: number) {
   const maps = l.maps!;
-  const { height: h, width: w, filters: F, numClasses: K } = maps;
+  const { height: h, width: w, filters: all, numClasses: K } = maps;
+  const F = Math.min(all, cap);
   const names = classNamesOf(s);
+  // Means of the drawn filters only (NHWC within a class), on their shared range.
   const cell = h * w * F;
   const means = new Float32Array(K * cell);
   for (let c = 0; c < K; c++)
-    for (let p = 0; p < cell; p++) means[c * cell + p] = maps.sums[c * cell + p] / maps.counts[c];
+    for (let p = 0; p < h * w; p++)
+      for (let f = 0; f < F; f++)
+        means[c * cell + p * F + f] = maps.sums[(c * h * w + p) * all + f] / maps.counts[c];
   const range = valueRange(means);
   const scale = Math.max(1, Math.min(defaultScale(h, w, 48), Math.floor(2400 / (F * (w + 1)))));
   const rows = await Promise.all(
@@ -94,12 +119,15 @@ async function renderClassMaps(s: DatasetStats, l: LayerStats, figs: FigureSet) 
       layer: l.layer.name,
       rows: 'classes',
       columns: 'filters 0…F−1',
-      shape: [K, F, h, w],
+      shape: [K, all, h, w],
+      ...(F < all ? { shown: F } : {}),
       range,
     },
     await labelledPanel(stack([...rows, await legend(range, 'mean activation')], 4), {
-      title: `${l.layer.name}: per-class mean feature maps (rows: classes, columns: filters 0–${F - 1})`,
-      caption: [`shared range ${rangeText(range)}`],
+      title: `${l.layer.name}: per-class mean feature maps (rows: classes, columns: filters 0–${F - 1}${F < all ? ` of ${all}` : ''})`,
+      caption: [
+        `shared range ${rangeText(range)}${F < all ? ` · filters ${F}–${all - 1} left out (--max-channels)` : ''}`,
+      ],
     }),
   );
 }
@@ -176,16 +204,18 @@ async function renderModeMaps(s: DatasetStats, l: LayerStats, figs: FigureSet) {
   );
 }
 
-async function renderTopK(s: DatasetStats, l: LayerStats, figs: FigureSet) {
+async function renderTopK(s: DatasetStats, l: LayerStats, figs: FigureSet, cap: number) {
   const [H, W, C] = s.meta.inputShape;
   const names = classNamesOf(s);
-  const entries = l.topk.entries;
+  const entries = l.topk.entries.slice(0, cap);
   let tileW = 0;
   let tileH = 0;
   const tiles = entries.map((list) =>
     list.map((e) => {
-      const bh = e.box.y1 - e.box.y0 + 1;
-      const bw = e.box.x1 - e.box.x0 + 1;
+      // Large receptive fields are stored averaged down, with their own size (tasks/stats.ts).
+      const sized = e as typeof e & { patchHeight?: number; patchWidth?: number };
+      const bh = sized.patchHeight ?? e.box.y1 - e.box.y0 + 1;
+      const bw = sized.patchWidth ?? e.box.x1 - e.box.x0 + 1;
       const img = e.patch ? patchImage(e.patch, bh, bw, C, 40) : undefined;
       if (img) {
         tileW = Math.max(tileW, img.width);
@@ -199,13 +229,13 @@ async function renderTopK(s: DatasetStats, l: LayerStats, figs: FigureSet) {
   const rows = await Promise.all(
     entries
       .map((list, f) => ({ list, f }))
-      .filter(({ list }) => list.length > 0)
+      .filter(({ f }) => tiles[f].some((t) => t))
       .map(({ list, f }) => {
         const imgs = tiles[f].filter((t): t is RGBAImage => !!t).map((t) => padTo(t, tileW, tileH));
         // Units of the class-score layer are classes: name them.
         const unit = l.layer.spatial
           ? `f${f}`
-          : l.layer.name === 'logits' && names[f]
+          : l.layer.name === 'logits' && names[f] && l.means.filters === names.length
             ? `unit ${f} (${names[f]})`
             : `unit ${f}`;
         return labelledPanel(grid(imgs, { columns: l.topk.k, gap: 2, background: [255, 255, 255, 255] }), {
@@ -223,6 +253,7 @@ async function renderTopK(s: DatasetStats, l: LayerStats, figs: FigureSet) {
       kind: 'top-k',
       layer: l.layer.name,
       k: l.topk.k,
+      ...(entries.length < l.topk.filters ? { shown: entries.length } : {}),
       filters: entries.map((list, f) => ({
         filter: f,
         entries: list.map((e) => ({
@@ -249,6 +280,11 @@ async function renderTopK(s: DatasetStats, l: LayerStats, figs: FigureSet) {
             ? `patches: input under the peak unit's receptive field (${box.y1 - box.y0 + 1}×${box.x1 - box.x0 + 1} px inside the image, ${H}×${W} input)`
             : 'patches: whole input images',
           'per row: best first; caption = highest … lowest value shown',
+          ...(entries.length < l.topk.filters
+            ? [
+                `${l.layer.spatial ? 'filters' : 'units'} ${entries.length}–${l.topk.filters - 1} left out (--max-channels)`,
+              ]
+            : []),
         ],
       },
     ),
