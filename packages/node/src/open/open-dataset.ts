@@ -243,8 +243,11 @@ async function imageFolder(root: string, model: OpenedModel, o: OpenDatasetOptio
         ).pixels;
       } catch (err: any) {
         if (onCorrupt === 'fail') throw new Error(`${err.message} (--on-corrupt skip leaves such files out)`);
-        skipped.push({ path: f.path, reason: err.message });
-        o.log?.(`skipped: ${err.message}`);
+        // Reported once, however many passes read the file (stats then top-9, …).
+        if (!skipped.some((s) => s.path === f.path)) {
+          skipped.push({ path: f.path, reason: err.message });
+          o.log?.(`skipped: ${err.message}`);
+        }
         return undefined;
       }
     });

@@ -90,9 +90,26 @@ export async function openModel(source: string, o: OpenModelOptions = {}): Promi
 
   const runDir = url ? undefined : await findRunDir(source);
   if (runDir) return fromRun(source, runDir, o);
+  const isDir = !url && (await statOf(source))?.isDirectory();
+  if (isDir && !(await statOf(join(source, 'model.json')))?.isFile())
+    throw new Error(`${source}: no model in this folder (no model.json or run.json; expected ${SUPPORTED})`);
 
   const imported = await importModel(source);
-  const dir = url ? undefined : (await statOf(source))?.isDirectory() ? source : dirname(source);
+  // Whatever is wrong with the model is found after its weights are loaded: free them before throwing.
+  try {
+    return await describeImported(source, imported, isDir ? source : url ? undefined : dirname(source), o);
+  } catch (err) {
+    imported.model.dispose();
+    throw err;
+  }
+}
+
+async function describeImported(
+  source: string,
+  imported: Awaited<ReturnType<typeof importModel>>,
+  dir: string | undefined,
+  o: OpenModelOptions,
+): Promise<OpenedModel> {
   const stored = dir && imported.kind === 'tfjs' ? await readPreprocess(dir) : undefined;
   const meta = userMetadata(imported.model);
   const notes: string[] = [];
@@ -129,6 +146,15 @@ async function findRunDir(source: string): Promise<string | undefined> {
 
 async function fromRun(source: string, dir: string, o: OpenModelOptions): Promise<OpenedModel> {
   const run = await loadRun(dir);
+  try {
+    return await describeRun(source, run, dir, o);
+  } catch (err) {
+    run.model.dispose();
+    throw err;
+  }
+}
+
+async function describeRun(source: string, run: LoadedRun, dir: string, o: OpenModelOptions) {
   const base: Preprocess = run.config.standardizer
     ? { preset: 'per-pixel', standardizer: run.config.standardizer }
     : { preset: 'scale01' };
