@@ -7,7 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS } from '@convlens/core/methods/actmax/optimize';
 import { grid } from '@convlens/core/render/image';
-import { type MaximizeCliOptions, maximizeCommand } from '../cli/maximize.ts';
+import { type MaximizeCliOptions, maximizeCommand } from '../tasks/maximize.ts';
 import { loadRun } from '../train/load-run.ts';
 import { existingFigure, readPng, saveFigure } from './figures.ts';
 import { CLASS_PAIRS, TV_RULE_PROBABILITY } from './settings.ts';

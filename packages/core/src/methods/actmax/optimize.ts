@@ -2,13 +2,17 @@
  * Activation maximization, batched: one image per objective, all optimized together in one batch
  * (objectives are independent per image, so this equals running them one by one with the same seed).
  * Loss per image = −objective + tv·TotalVariation + lp·LPNorm (keras-vis), on the image as the model
- * sees it after this step's random transform.
+ * sees it after this step's random transform. A long job (core jobs/job.ts): progress per step, a stop
+ * request honoured between steps (the result so far is returned), and optional previews for live views.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, mixSeed } from '../../data/rng.ts';
 import type { Standardizer } from '../../data/standardize.ts';
+import type { JobHooks } from '../../jobs/job.ts';
+import type { Preprocess } from '../../preprocess/presets.ts';
 import { makeOptimizer, OPTIMIZERS, type OptimizerName } from '../../train/optimizers.ts';
 import { yieldToEventLoop } from '../../train/yield.ts';
+import { modelInput } from './model-input.ts';
 import { compileObjectives, type Objective } from './objective.ts';
 import {
   fourierParameterization,
@@ -54,18 +58,25 @@ export interface MaximizeOptions extends TransformOptions {
   noise?: number;
   /** Per-pixel standardization the model was trained with; applied inside the graph. */
   standardizer?: Standardizer;
-  /** Called after every step with the step number (1-based) and the per-image objectives. */
-  onStep?: (step: number, objectives: Float32Array) => void;
+  /**
+   * The model's own preprocessing (any preset): images are then [0, 1] pixels and become the model's
+   * input inside the graph. Replaces `range` and `standardizer`.
+   */
+  preprocess?: Preprocess;
+  /** Live previews: `show` gets the result so far every `every` steps (costs one forward pass each). */
+  preview?: { every: number; show(result: MaximizeResult): void };
 }
 
 /** Every option with its default filled in: recorded with results. */
 export type ResolvedOptions = Required<
-  Omit<MaximizeOptions, 'start' | 'standardizer' | 'onStep' | 'jitter' | 'scale' | 'rotate'>
+  Omit<MaximizeOptions, 'start' | 'standardizer' | 'preprocess' | 'preview' | 'jitter' | 'scale' | 'rotate'>
 > & { jitter: number; scale: number; rotate: number; start: 'noise' | 'image' };
 
 export interface MaximizeResult {
-  /** One H·W·C image per objective, in the input range (before standardization). */
+  /** One H·W·C image per objective, in the input range (before standardization; [0, 1] with `preprocess`). */
   images: Float32Array[];
+  /** One H·W·C model input per objective: exactly what the reported objective and probabilities are of. */
+  inputs: Float32Array[];
   shape: [number, number, number];
   /** Final objective per image, on the untransformed result (the value maximized; for minimize, the raw value). */
   objective: number[];
@@ -82,6 +93,10 @@ export interface MaximizeResult {
   options: ResolvedOptions;
   /** Wall time of the optimization loop. */
   seconds: number;
+  /** Steps taken: options.steps, or fewer when stopped. */
+  stepsDone: number;
+  /** True when shouldStop() ended the optimization early. */
+  stopped: boolean;
 }
 
 export const DEFAULTS = {
@@ -136,6 +151,13 @@ function resolve(o: MaximizeOptions): ResolvedOptions {
   );
   check(r.blurSigma > 0, `blurSigma must be > 0, got ${r.blurSigma}`);
   check(r.range[0] < r.range[1], `range must be [low, high] with low < high, got [${r.range}]`);
+  if (o.preprocess) {
+    check(
+      !o.standardizer && (!o.range || (o.range[0] === 0 && o.range[1] === 1)),
+      'preprocess replaces range and standardizer: give one or the other',
+    );
+    r.range = [0, 1];
+  }
   return r;
 }
 
@@ -188,21 +210,27 @@ export function inputShapeOf(model: tf.LayersModel): [number, number, number] {
   return s.slice(1) as [number, number, number];
 }
 
-/** Synthesizes one image per objective. Leaves no tensors behind. */
+/**
+ * Synthesizes one image per objective. Hooks: onProgress(step, steps, {objective: mean}) after every
+ * step; shouldStop() before every step, ending early with the result so far (stopped: true). Leaves no
+ * tensors behind.
+ */
 export async function maximize(
   model: tf.LayersModel,
   objectives: Objective[],
   options: MaximizeOptions = {},
+  hooks: JobHooks = {},
 ): Promise<MaximizeResult> {
   const r = resolve(options);
   const [h, w, c] = inputShapeOf(model);
   const B = objectives.length;
   const compiled = compileObjectives(model, objectives);
+  const std = options.standardizer;
+  const pre = options.preprocess ? modelInput(options.preprocess, [h, w, c]) : null;
   const param: Parameterization =
     r.parameterization === 'fourier'
       ? fourierParameterization(B, h, w, c, { range: r.range, decorrelate: r.decorrelate })
       : pixelParameterization(B, h, w, c);
-  const std = options.standardizer;
   const mean = std ? tf.tensor4d(std.mean, [1, h, w, c]) : null;
   const invStd = std
     ? tf.tensor4d(
@@ -210,7 +238,8 @@ export async function maximize(
         [1, h, w, c],
       )
     : null;
-  const toModel = (img: tf.Tensor4D): tf.Tensor4D => (mean && invStd ? img.sub(mean).mul(invStd) : img);
+  const toModel = (img: tf.Tensor4D): tf.Tensor4D =>
+    pre ? pre.apply(img) : mean && invStd ? img.sub(mean).mul(invStd) : img;
 
   let variable: tf.Variable | null = null;
   let optimizer: tf.Optimizer | null = null;
@@ -224,7 +253,15 @@ export async function maximize(
     const curves: number[][] = objectives.map(() => []);
     const v = variable;
     const t0 = performance.now();
+    let done = 0;
+    const partial = (stopped: boolean) =>
+      finish(model, objectives, compiled, param, v, toModel, curves, r, [h, w, c], {
+        seconds: (performance.now() - t0) / 1000,
+        stepsDone: done,
+        stopped,
+      });
     for (let step = 1; step <= r.steps; step++) {
+      if (hooks.shouldStop?.()) return partial(true);
       const t = drawTransform(rng, h, w, r);
       let values: Float32Array = new Float32Array(0);
       tf.tidy(() => {
@@ -250,17 +287,26 @@ export async function maximize(
         }
       });
       // Report the signed objective (raw value): undo the minimize sign folded into the weights.
-      for (let b = 0; b < B; b++) curves[b].push(objectives[b].minimize ? -values[b] : values[b]);
-      options.onStep?.(step, values);
-      if (step % 8 === 0) await yieldToEventLoop();
+      let sum = 0;
+      for (let b = 0; b < B; b++) {
+        const signed = objectives[b].minimize ? -values[b] : values[b];
+        curves[b].push(signed);
+        sum += signed;
+      }
+      done = step;
+      hooks.onProgress?.(step, r.steps, { objective: Number((sum / B).toPrecision(4)) });
+      const pv = options.preview;
+      if (pv && pv.every > 0 && step % pv.every === 0 && step < r.steps) pv.show(partial(false));
+      // Let a stop request, a progress timer or a page event land between steps.
+      if (step % 8 === 0 || hooks.shouldStop || pv) await yieldToEventLoop();
     }
-    const seconds = (performance.now() - t0) / 1000;
-    return finish(model, objectives, compiled, param, v, toModel, curves, r, seconds, [h, w, c]);
+    return partial(false);
   } finally {
     variable?.dispose();
     optimizer?.dispose();
     compiled.dispose();
     param.dispose();
+    pre?.dispose();
     mean?.dispose();
     invStd?.dispose();
   }
@@ -275,12 +321,13 @@ function finish(
   toModel: (x: tf.Tensor4D) => tf.Tensor4D,
   curves: number[][],
   options: ResolvedOptions,
-  seconds: number,
   shape: [number, number, number],
+  run: { seconds: number; stepsDone: number; stopped: boolean },
 ): MaximizeResult {
   const [h, w, c] = shape;
   const size = h * w * c;
   let pixels: Float32Array = new Float32Array(0);
+  let inputs: Float32Array = new Float32Array(0);
   let obj: Float32Array = new Float32Array(0);
   let probs: Float32Array = new Float32Array(0);
   // Returns nothing: tidy would otherwise walk the typed arrays looking for tensors.
@@ -289,17 +336,21 @@ function finish(
     if (param.needsClip && options.clip) img = tf.clipByValue(img, options.range[0], options.range[1]);
     const x = toModel(img);
     pixels = img.dataSync() as Float32Array;
+    inputs = x.dataSync() as Float32Array;
     obj = compiled.apply(x).dataSync() as Float32Array;
     probs = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
   });
   const k = probs.length / objectives.length;
   const images = objectives.map((_, b) => pixels.slice(b * size, (b + 1) * size));
+  const modelInputs = objectives.map((_, b) => inputs.slice(b * size, (b + 1) * size));
   const probabilities = objectives.map((_, b) => Array.from(probs.subarray(b * k, (b + 1) * k)));
   return {
     images,
+    inputs: modelInputs,
     shape,
+    // Copies: a preview's curves must not grow with later steps.
+    curves: curves.map((cv) => cv.slice()),
     objective: objectives.map((o, b) => (o.minimize ? -obj[b] : obj[b])),
-    curves,
     probabilities,
     targetProbability: objectives.map((o, b) => {
       const t = o.terms.find((x) => x.kind === 'class');
@@ -308,6 +359,6 @@ function finish(
     predicted: probabilities.map((p) => p.indexOf(Math.max(...p))),
     totalVariation: images.map((img) => totalVariationOf(img, h, w, c, options.tvBeta)),
     options,
-    seconds,
+    ...run,
   };
 }

@@ -3,6 +3,7 @@
  * batched run over all objectives with the same seed, so columns differ only by the weight.
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { JobHooks } from '../../jobs/job.ts';
 import type { Objective } from './objective.ts';
 import { type MaximizeOptions, type MaximizeResult, maximize } from './optimize.ts';
 
@@ -21,7 +22,10 @@ export interface SweepCell {
   predicted: number;
   /** keras-vis total variation of the result. */
   totalVariation: number;
+  /** In the input range ([0, 1] pixels with `preprocess`). */
   image: Float32Array;
+  /** The model input the numbers are of. */
+  input: Float32Array;
   curve: number[];
 }
 
@@ -33,6 +37,8 @@ export interface SweepResult {
   /** Mean total variation per weight (column): the smoothing the weight buys. */
   meanTotalVariation: number[];
   seconds: number;
+  /** Stopped by shouldStop(): the stopped column holds its result so far, later columns are absent. */
+  stopped: boolean;
 }
 
 export async function sweepTv(
@@ -40,6 +46,8 @@ export async function sweepTv(
   objectives: Objective[],
   tvWeights: number[],
   options: Omit<MaximizeOptions, 'tvWeight'> & { onRun?: (col: number, result: MaximizeResult) => void } = {},
+  /** Progress in steps over the whole sweep (steps × weights); a stop ends the current column early. */
+  hooks: JobHooks = {},
 ): Promise<SweepResult> {
   if (tvWeights.length === 0) throw new Error('the sweep needs at least one tv weight');
   for (const wt of tvWeights)
@@ -48,8 +56,22 @@ export async function sweepTv(
   let shape: [number, number, number] = [0, 0, 0];
   let seconds = 0;
   const { onRun, ...rest } = options;
+  let stopped = false;
   for (const [col, tvWeight] of tvWeights.entries()) {
-    const r = await maximize(model, objectives, { ...rest, tvWeight });
+    if (col > 0 && hooks.shouldStop?.()) {
+      stopped = true;
+      break;
+    }
+    const r = await maximize(
+      model,
+      objectives,
+      { ...rest, tvWeight },
+      {
+        ...hooks,
+        onProgress: (done, total, detail) =>
+          hooks.onProgress?.(col * total + done, tvWeights.length * total, { ...detail, tv: tvWeight }),
+      },
+    );
     shape = r.shape;
     seconds += r.seconds;
     objectives.forEach((_, row) => {
@@ -62,13 +84,18 @@ export async function sweepTv(
         predicted: r.predicted[row],
         totalVariation: r.totalVariation[row],
         image: r.images[row],
+        input: r.inputs[row],
         curve: r.curves[row],
       });
     });
     onRun?.(col, r);
+    if (r.stopped) {
+      stopped = true;
+      break;
+    }
   }
-  const meanTotalVariation = tvWeights.map(
+  const meanTotalVariation = cells[0].map(
     (_, col) => cells.reduce((s, row) => s + row[col].totalVariation, 0) / cells.length,
   );
-  return { tvWeights, cells, shape, meanTotalVariation, seconds };
+  return { tvWeights, cells, shape, meanTotalVariation, seconds, stopped };
 }

@@ -1,0 +1,452 @@
+/**
+ * Activation maximization of any model: classes (indices or names, on logits), conv filters or dense
+ * units, optionally swept over total-variation weights. Small grey models get keras-vis's recipe, RGB
+ * and larger ones Lucid's (core actmax/defaults.ts); every setting can be overridden.
+ *
+ * Writes, per result, a captioned figure and the synthesized input itself at the model's size:
+ * inputs/NAME.png (pixels, 8-bit) and inputs/NAME.npy (the float model input), with the probability the
+ * model gives the target for each; inputs/labels.csv makes the folder a labelled dataset for another
+ * model. Every input is checked before any computation (a bad input leaves no files); files are written
+ * atomically, index.json last.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type BackendName, initBackend, tf } from '@convlens/core/engine/backend';
+import type { JobHooks } from '@convlens/core/jobs/job';
+import {
+  ACTMAX_STYLES,
+  type ActmaxStyle,
+  actmaxStyle,
+  STYLE_DEFAULTS,
+} from '@convlens/core/methods/actmax/defaults';
+import { encodeNpy, parseNpy } from '@convlens/core/methods/actmax/npy';
+import {
+  describeObjective,
+  type Objective,
+  type Term,
+  validateObjectives,
+} from '@convlens/core/methods/actmax/objective';
+import { checkStartImage, type MaximizeOptions } from '@convlens/core/methods/actmax/optimize';
+import type { ParameterizationName } from '@convlens/core/methods/actmax/parameterization';
+import { sweepTv } from '@convlens/core/methods/actmax/sweep';
+import { applyPreprocess, describePreprocess, invertPreprocess } from '@convlens/core/preprocess/presets';
+import { actmaxToRGBA, type LabelledGrid, labelledGrid } from '@convlens/core/render/actmax-grid';
+import { type RGBAImage, upscale } from '@convlens/core/render/image';
+import type { OptimizerName } from '@convlens/core/train/optimizers';
+import sharp from 'sharp';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { labelledPanel, readImage, toRgba, writePng } from '../io/png.ts';
+import { parseClassList, shortClassName } from '../open/class-lookup.ts';
+import { type OpenedModel, openModel } from '../open/open-model.ts';
+
+export interface MaximizeTaskOptions {
+  /** Class indices and/or names, comma-separated, or 'all'. */
+  class?: string;
+  layer?: string;
+  filter?: number[];
+  unit?: number[];
+  position?: [number, number];
+  together?: boolean;
+  weights?: number[];
+  minimize?: boolean;
+  probability?: boolean;
+  /** Which defaults fill the unset settings (default auto: by the model's input, see actmaxStyle). */
+  style?: ActmaxStyle | 'auto';
+  tv?: number;
+  sweepTv?: number[];
+  lp?: number;
+  steps?: number;
+  lr?: number;
+  optimizer?: OptimizerName;
+  jitter?: number;
+  scale?: number;
+  rotate?: number;
+  blurEvery?: number;
+  blurSigma?: number;
+  param?: ParameterizationName;
+  /** Start-noise amplitude, a fraction of the pixel range. */
+  noise?: number;
+  seed?: number;
+  /** A PNG/JPEG… (pixels, resized like any image for the model) or a .npy (a float model input, as written here). */
+  start?: string;
+  out: string;
+}
+
+// A type alias, not an interface: readers may treat entries as plain records.
+export type MaximizeFile = {
+  /** The captioned figure. */
+  file: string;
+  /** The synthesized input at the model's size: 8-bit pixels (PNG) and the float model input (.npy). */
+  input: { png: string; npy: string };
+  target: string;
+  terms: Term[];
+  minimize: boolean;
+  row: number;
+  col: number;
+  tvWeight: number;
+  objective: number;
+  targetClass: number | null;
+  className: string | null;
+  /** Softmax probability of the target class for the .npy input (what was optimized). */
+  targetProbability: number | null;
+  /** The same for the PNG read back (8-bit quantization changes it slightly). */
+  pngProbability: number | null;
+  predicted: number;
+  predictedName: string;
+  totalVariation: number;
+  curve: number[];
+};
+
+export interface MaximizeIndex {
+  model: string;
+  kind: OpenedModel['kind'];
+  architecture: string;
+  inputShape: [number, number, number];
+  preprocess: string;
+  /** Where class scores were read: logits (and which layer) or only probabilities. */
+  scores: { kind: 'logits' | 'probs'; from: string };
+  style: ActmaxStyle;
+  grid: string;
+  rows: string[];
+  tvWeights: number[];
+  options: Record<string, unknown>;
+  files: MaximizeFile[];
+  /** Set when a stop request ended the optimization early: results are as of that step. */
+  stopped: boolean;
+  summary: {
+    meanTotalVariation: number[];
+    atLeast0_9: number[];
+    classCells: number;
+    optimizeSeconds: number;
+    wallSeconds: number;
+    stepsPerSecond: number;
+    batch: number;
+  };
+}
+
+/** The objectives the options ask for: one per class/filter/unit, or one weighted sum with `together`. */
+export function objectivesFromOptions(o: MaximizeTaskOptions, classNames: string[]): Objective[] {
+  const picks = [o.class !== undefined, o.filter !== undefined, o.unit !== undefined].filter(Boolean).length;
+  if (picks !== 1)
+    throw new Error('give exactly one of --class, --layer with --filter, or --layer with --unit');
+  let terms: Term[];
+  if (o.class !== undefined) {
+    if (o.layer !== undefined) throw new Error('--layer goes with --filter or --unit, not --class');
+    const space = o.probability ? 'probability' : 'logit';
+    terms = parseClassList(o.class, classNames).map((index) => ({ kind: 'class', index, space }));
+  } else {
+    if (o.layer === undefined) throw new Error(`--${o.filter ? 'filter' : 'unit'} needs --layer`);
+    const layer = o.layer;
+    terms = o.filter
+      ? o.filter.map((index) => ({
+          kind: 'filter',
+          layer,
+          index,
+          ...(o.position ? { position: o.position } : {}),
+        }))
+      : o.unit!.map((index) => ({ kind: 'unit', layer, index }));
+  }
+  if (o.position && o.filter === undefined) throw new Error('--position applies to --filter only');
+  if (o.weights) {
+    if (!o.together) throw new Error('--weights needs --together (weights of one combined objective)');
+    if (o.weights.length !== terms.length)
+      throw new Error(`--weights has ${o.weights.length} values for ${terms.length} targets`);
+    terms = terms.map((t, i) => ({ ...t, weight: o.weights![i] }));
+  }
+  const minimize = !!o.minimize;
+  return o.together ? [{ terms, minimize }] : terms.map((t) => ({ terms: [t], minimize }));
+}
+
+/** A file-name-safe name: class-3, class-543-dumbbell, conv2-f5, dense1-u7, class-1+class-7. */
+function slug(o: Objective, classNames: string[], named: boolean): string {
+  const one = (t: Term) =>
+    t.kind === 'class'
+      ? `class-${t.index}`
+      : t.kind === 'filter'
+        ? `${t.layer}-f${t.index}`
+        : `${t.layer}-u${t.index}`;
+  const t = o.terms[0];
+  const name =
+    o.terms.length === 1 && t.kind === 'class' && named ? `-${shortClassName(classNames[t.index])}` : '';
+  return `${o.minimize ? 'min-' : ''}${o.terms.map(one).join('+')}${name}`
+    .replace(/[^\w.+-]+/g, '_')
+    .slice(0, 120);
+}
+
+/** A start file as [0, 1] pixels at the model's size. */
+async function readStart(path: string, m: OpenedModel): Promise<Float32Array> {
+  const [h, w, c] = m.inputShape;
+  if (path.toLowerCase().endsWith('.npy')) {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (err: any) {
+      throw new Error(
+        `--start ${path}: cannot read (${err.code === 'ENOENT' ? 'file not found' : err.code})`,
+      );
+    }
+    const x = parseNpy(new Uint8Array(bytes), `--start ${path}`).data;
+    try {
+      checkStartImage(x, h, w, c);
+    } catch (err: any) {
+      throw new Error(`--start ${path}: ${err.message}`);
+    }
+    // A model input (what this task writes): back to pixels through the model's preprocessing.
+    return invertPreprocess(m.preprocess, x, c);
+  }
+  const img = await readImage(path, {
+    width: w,
+    height: h,
+    channels: c as 1 | 3,
+    resize: m.preprocess.resize,
+  });
+  return img.pixels;
+}
+
+/** Draws a grid's labels with SVG (sharp/librsvg) over its raster. */
+async function drawLabels(g: LabelledGrid): Promise<RGBAImage> {
+  const esc = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const text = g.labels
+    .map(
+      (l) =>
+        `<text x="${l.x}" y="${l.y}" text-anchor="${l.anchor}"${l.bold ? ' font-weight="bold"' : ''}>${esc(l.text)}</text>`,
+    )
+    .join('');
+  const { width, height } = g.image;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><g font-family="DejaVu Sans, sans-serif" font-size="${g.fontSize}" fill="#222">${text}</g></svg>`;
+  const raw = Buffer.from(g.image.data.buffer, g.image.data.byteOffset, g.image.data.byteLength);
+  return toRgba(
+    sharp(raw, { raw: { width, height, channels: 4 } }).composite([
+      { input: Buffer.from(svg), left: 0, top: 0 },
+    ]),
+  );
+}
+
+/** Model input → the 8-bit pixels a PNG holds (as [0, 1] floats k/255), through the model's preprocessing. */
+export function quantizedPixels(m: OpenedModel, input: Float32Array): Float32Array {
+  const px = invertPreprocess(m.preprocess, input, m.inputShape[2]);
+  for (let i = 0; i < px.length; i++) px[i] = Math.round(Math.min(1, Math.max(0, px[i])) * 255) / 255;
+  return px;
+}
+
+/** Softmax probabilities (the model's output) for images given as [0, 1] pixels. */
+function probabilitiesOf(m: OpenedModel, pixels: Float32Array[]): number[][] {
+  const [h, w, c] = m.inputShape;
+  const out: number[][] = [];
+  for (let i = 0; i < pixels.length; i += 16) {
+    const part = pixels.slice(i, i + 16);
+    const x = new Float32Array(part.length * h * w * c);
+    for (const [k, p] of part.entries()) x.set(applyPreprocess(m.preprocess, p, c), k * h * w * c);
+    const y = tf.tidy(() => m.model.predict(tf.tensor4d(x, [part.length, h, w, c])) as tf.Tensor);
+    const probs = y.dataSync();
+    y.dispose();
+    const k = probs.length / part.length;
+    for (let j = 0; j < part.length; j++) out.push(Array.from(probs.subarray(j * k, (j + 1) * k)));
+  }
+  return out;
+}
+
+async function encodeRawPng(pixels: Float32Array, h: number, w: number, c: number): Promise<Buffer> {
+  const bytes = Buffer.alloc(pixels.length);
+  for (let i = 0; i < pixels.length; i++) bytes[i] = Math.round(pixels[i] * 255);
+  return sharp(bytes, { raw: { width: w, height: h, channels: c as 1 | 3 } })
+    .png()
+    .toBuffer();
+}
+
+const round = (x: number, digits = 4) => Number(x.toPrecision(digits));
+
+export async function maximizeTask(
+  m: OpenedModel,
+  o: MaximizeTaskOptions,
+  hooks: JobHooks = {},
+): Promise<MaximizeIndex> {
+  const log = (s: string) => hooks.log?.(s);
+  if (m.graph && (o.filter || o.unit))
+    throw new Error(
+      `${m.source}: graph model: no layers to maximize filters or units of; import it as a layers model, or maximize --class`,
+    );
+  const objectives = objectivesFromOptions(o, m.classNames);
+  validateObjectives(m.model, objectives);
+  if (o.style !== undefined && o.style !== 'auto' && !ACTMAX_STYLES.includes(o.style))
+    throw new Error(`unknown style '${o.style}' (valid: auto, ${ACTMAX_STYLES.join(', ')})`);
+  const style = !o.style || o.style === 'auto' ? actmaxStyle(m.inputShape) : o.style;
+  const d = STYLE_DEFAULTS[style];
+  const start = o.start ? await readStart(o.start, m) : undefined;
+  if (o.sweepTv && o.tv !== undefined && o.tv !== d.tvWeight)
+    throw new Error('--tv and --sweep-tv cannot be combined');
+  const tvWeights = o.sweepTv ?? [o.tv ?? d.tvWeight];
+  const [h, w, c] = m.inputShape;
+  const settings = {
+    steps: o.steps ?? d.steps,
+    learningRate: o.lr ?? d.learningRate,
+    optimizer: o.optimizer ?? d.optimizer,
+    lpWeight: o.lp ?? d.lpWeight,
+    jitter: o.jitter ?? d.jitter,
+    scale: o.scale ?? d.scale,
+    rotate: o.rotate ?? d.rotate,
+    blurEvery: o.blurEvery ?? d.blurEvery,
+    blurSigma: o.blurSigma ?? d.blurSigma,
+    parameterization: o.param ?? d.parameterization,
+    noise: o.noise ?? d.noise,
+    seed: o.seed ?? 0,
+  };
+  const options: MaximizeOptions = { ...settings, start, preprocess: m.preprocess };
+  const named = (k: number) => (m.named ? shortClassName(m.classNames[k] ?? String(k)) : String(k));
+  const classTerm = (ob: Objective) =>
+    ob.terms.length === 1 && ob.terms[0].kind === 'class' ? ob.terms[0] : undefined;
+  const labels = objectives.map((ob) => {
+    const t = classTerm(ob);
+    return t && m.named ? `${describeObjective(ob)} (${named(t.index)})` : describeObjective(ob);
+  });
+  log(
+    `maximizing ${objectives.length} target${objectives.length > 1 ? 's' : ''} of ${m.source} × ${tvWeights.length} tv weight${tvWeights.length > 1 ? 's' : ''}, ${settings.steps} steps each (${style} defaults, ${settings.parameterization}), batched`,
+  );
+  const t0 = performance.now();
+  const sweep = await sweepTv(m.model, objectives, tvWeights, options, hooks);
+  const wall = (performance.now() - t0) / 1000;
+  const cols = sweep.cells[0].length;
+  const stepsDone = sweep.cells[0].reduce((s, cell) => s + cell.curve.length, 0);
+
+  // The raw inputs as a PNG holds them, and what the model makes of those.
+  const flat = sweep.cells.flat();
+  const quantized = flat.map((cell) => quantizedPixels(m, cell.input));
+  const pngProbs = probabilitiesOf(m, quantized);
+
+  // Everything computed: now write (each file atomically; index.json last).
+  const figScale = Math.max(1, Math.ceil(112 / Math.max(h, w)));
+  const files: MaximizeFile[] = [];
+  const tiles: RGBAImage[][] = objectives.map(() => []);
+  const captions: string[][] = objectives.map(() => []);
+  const csv: string[] = ['file,label'];
+  for (const [k, cell] of flat.entries()) {
+    const ob = objectives[cell.row];
+    const base =
+      tvWeights.length > 1
+        ? `${slug(ob, m.classNames, m.named)}_tv-${cell.tvWeight}`
+        : slug(ob, m.classNames, m.named);
+    const ct = ob.terms.find((t) => t.kind === 'class');
+    const pngP = ct ? pngProbs[k][ct.index] : null;
+    const img = actmaxToRGBA(quantized[k], h, w, c, [0, 1]);
+    tiles[cell.row].push(img);
+    const pText =
+      ct && cell.targetProbability !== null
+        ? `p(${named(ct.index)}) = ${cell.targetProbability.toFixed(3)}`
+        : `objective ${cell.objective.toFixed(2)}`;
+    captions[cell.row].push(`${pText}\nTV ${cell.totalVariation.toFixed(3)}`);
+    const file = `${base}.png`;
+    const input = { png: `inputs/${base}.png`, npy: `inputs/${base}.npy` };
+    await writePng(
+      join(o.out, file),
+      await labelledPanel(upscale(img, figScale), {
+        title: labels[cell.row],
+        caption: [
+          pText,
+          `predicted ${named(cell.predicted)}`,
+          `tv weight ${cell.tvWeight}, objective ${cell.objective.toFixed(2)}`,
+        ],
+        minWidth: 180,
+      }),
+    );
+    await writeFileAtomic(join(o.out, input.png), await encodeRawPng(quantized[k], h, w, c));
+    await writeFileAtomic(join(o.out, input.npy), encodeNpy(cell.input, [h, w, c]));
+    const single = classTerm(ob);
+    if (single) csv.push(`${base}.png,${single.index}`);
+    files.push({
+      file,
+      input,
+      target: labels[cell.row],
+      terms: ob.terms,
+      minimize: !!ob.minimize,
+      row: cell.row,
+      col: cell.col,
+      tvWeight: cell.tvWeight,
+      objective: round(cell.objective, 6),
+      targetClass: ct ? ct.index : null,
+      className: ct ? (m.classNames[ct.index] ?? null) : null,
+      targetProbability: cell.targetProbability === null ? null : round(cell.targetProbability, 6),
+      pngProbability: pngP === null ? null : round(pngP, 6),
+      predicted: cell.predicted,
+      predictedName: m.classNames[cell.predicted] ?? String(cell.predicted),
+      totalVariation: round(cell.totalVariation, 6),
+      curve: cell.curve.map((v) => round(v)),
+    });
+  }
+  // A labelled image folder for `--dataset` (e.g. to ask another model about these inputs).
+  if (csv.length - 1 === files.length)
+    await writeFileAtomic(join(o.out, 'inputs/labels.csv'), `${csv.join('\n')}\n`);
+  const name = m.run?.config.model ?? m.model.name;
+  const title = `activation maximization: ${name} (${m.source}), ${settings.steps} steps, seed ${settings.seed}${sweep.stopped ? ', stopped early' : ''}`;
+  const colLabels = tvWeights.slice(0, cols).map((wt) => `tv ${wt}`);
+  // One weight: lay the targets out side by side (a row) rather than as one tall column.
+  const wide = cols === 1 && objectives.length > 1;
+  const grid = wide
+    ? labelledGrid([tiles.map((r) => r[0])], colLabels, labels, {
+        captions: [captions.map((r) => r[0])],
+        title,
+      })
+    : labelledGrid(tiles, labels, colLabels, { captions, title });
+  const gridFile = 'grid.png';
+  await writePng(join(o.out, gridFile), await drawLabels(grid));
+  const classCells = files.filter((f) => f.targetProbability !== null);
+  const index: MaximizeIndex = {
+    model: m.source,
+    kind: m.kind,
+    architecture: name,
+    inputShape: m.inputShape,
+    preprocess: describePreprocess(m.preprocess),
+    scores: { kind: m.scores.kind, from: m.scores.from },
+    style,
+    grid: gridFile,
+    rows: labels,
+    tvWeights,
+    options: {
+      ...settings,
+      start: o.start ?? 'noise',
+      pixels: '[0, 1], preprocessed for the model inside the graph',
+      standardized: m.preprocess.preset === 'per-pixel',
+    },
+    files,
+    stopped: sweep.stopped,
+    summary: {
+      meanTotalVariation: sweep.meanTotalVariation.map((v) => round(v, 6)),
+      atLeast0_9: colLabels.map(
+        (_, col) => classCells.filter((f) => f.col === col && (f.targetProbability as number) >= 0.9).length,
+      ),
+      classCells: classCells.length / cols,
+      optimizeSeconds: round(sweep.seconds),
+      wallSeconds: round(wall),
+      stepsPerSecond: round(stepsDone / Math.max(sweep.seconds, 1e-9)),
+      batch: objectives.length,
+    },
+  };
+  await writeJsonAtomic(join(o.out, 'index.json'), index);
+  log(
+    `wrote ${files.length} image${files.length > 1 ? 's' : ''} (figures, raw inputs/*.png and *.npy), ${gridFile} and index.json to ${o.out} (${index.summary.stepsPerSecond} steps/s, batch ${objectives.length})${sweep.stopped ? `; stopped early after ${stepsDone} steps` : ''}`,
+  );
+  return index;
+}
+
+/** The lab's entry point (it names a run directory): opens the model, maximizes, frees the model. */
+export interface MaximizeCliOptions extends MaximizeTaskOptions {
+  /** The model source (any openModel source); `run` is its alias. */
+  model?: string;
+  run?: string;
+  backend?: BackendName;
+}
+
+export async function maximizeCommand(
+  o: MaximizeCliOptions,
+  logLine: (s: string) => void,
+  hooks: JobHooks = {},
+): Promise<MaximizeIndex> {
+  if (o.backend) await initBackend(o.backend);
+  const source = o.model ?? o.run;
+  if (!source) throw new Error('--model is required');
+  const m = await openModel(source, { log: logLine });
+  try {
+    return await maximizeTask(m, o, { log: logLine, ...hooks });
+  } finally {
+    m.dispose();
+  }
+}
