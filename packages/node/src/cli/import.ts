@@ -1,11 +1,11 @@
 /** `convlens import SOURCE --out DIR`: tfjs layers (folder/URL), Keras .h5 or .keras → a convlens model folder. */
-import { readFile } from 'node:fs/promises';
 import { initBackend } from '@convlens/core/engine/backend';
-import { classNamesFromMetadata, PRESETS, type PresetName } from '@convlens/core/preprocess/presets';
+import { PRESETS, type PresetName } from '@convlens/core/preprocess/presets';
 import { type Command, Option } from 'commander';
 import { importModel, inputGeometry } from '../import/import-model.ts';
 import { saveImported } from '../import/save-imported.ts';
 import { hasModel } from '../io/model-io.ts';
+import { readLabelsFile } from '../open/labels.ts';
 import { action, backendOption, log } from './common.ts';
 import { oneOf } from './options.ts';
 
@@ -26,20 +26,7 @@ export async function importCommand(source: string, o: ImportOptions) {
   const { model, kind, classNames: found } = await importModel(source);
   const seconds = (performance.now() - t0) / 1000;
   try {
-    let classNames = found;
-    if (o.labels) {
-      const text = await readFile(o.labels, 'utf8').catch((e) => {
-        throw new Error(`${o.labels}: cannot read labels (${e.code})`);
-      });
-      classNames = o.labels.endsWith('.json')
-        ? classNamesFromMetadata(JSON.parse(text))
-        : text
-            .split('\n')
-            .map((s) => s.trim())
-            .filter(Boolean);
-      if (!classNames)
-        throw new Error(`${o.labels}: no class names (a JSON array, {"labels": [...]}, or one per line)`);
-    }
+    const classNames = o.labels ? await readLabelsFile(o.labels) : found;
     const outputs = model.outputs[0].shape.at(-1) ?? 0;
     if (classNames && classNames.length !== outputs)
       throw new Error(`${o.labels ?? source}: ${classNames.length} class names for ${outputs} outputs`);
