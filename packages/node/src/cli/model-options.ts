@@ -6,7 +6,7 @@ import { PRESETS, type PresetName, RESIZE_MODES, type ResizeMode } from '@convle
 import { type Command, Option } from 'commander';
 import type { OpenDatasetOptions } from '../open/open-dataset.ts';
 import type { OpenModelOptions } from '../open/open-model.ts';
-import { downloadProgress } from './download-progress.ts';
+import { downloadProgress } from '../progress/download-progress.ts';
 import { oneOf } from './options.ts';
 
 export interface ModelFlags {

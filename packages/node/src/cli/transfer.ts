@@ -9,7 +9,7 @@ import { hasModel } from '../io/model-io.ts';
 import { runTransfer, type TransferOptions } from '../transfer/transfer.ts';
 import { action, backendOption, log } from './common.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
-import { type Progress, progressBar } from './progress.ts';
+import { type Progress, progressBar } from '../progress/progress-bar.ts';
 
 export async function transferCommand(o: any) {
   if (!o.force && (await hasModel(`${o.out}/model`)))

@@ -1,5 +1,5 @@
 /** The lab's data, rebuilt exactly as its training run sees it (same seeded split and limit). */
-import { downloadProgress } from '../cli/download-progress.ts';
+import { downloadProgress } from '../progress/download-progress.ts';
 import { type DataPlan, planData } from '../train/data-plan.ts';
 import type { LabContext } from './types.ts';
 

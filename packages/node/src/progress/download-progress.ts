@@ -1,6 +1,6 @@
 /** Download feedback for the CLI: one progress bar per file (bytes, rate, ETA) on stderr. */
 import type { DownloadOptions } from '../data/download.ts';
-import { type Progress, progressBar } from './progress.ts';
+import { type Progress, progressBar } from './progress-bar.ts';
 
 export function downloadProgress(log: (s: string) => void): DownloadOptions {
   let bar: Progress | undefined;

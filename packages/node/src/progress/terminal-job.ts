@@ -3,7 +3,7 @@
  * stop request (a second Ctrl-C exits at once). One handler for every command.
  */
 import type { JobHooks } from '@convlens/core/jobs/job';
-import { type Progress, progressBar } from './progress.ts';
+import { type Progress, progressBar } from './progress-bar.ts';
 
 export interface CliJob extends JobHooks {
   /** True once Ctrl-C was pressed. */
