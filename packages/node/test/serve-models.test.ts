@@ -11,6 +11,7 @@ import { initBackend, tf } from '@convlens/core/engine/backend';
 import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../src/io/model-io.ts';
 import { openServeSource, type ServeSource } from '../src/serve/explorer-info.ts';
 import { createExplorerServer } from '../src/serve/server.ts';
 import { raw } from './serve-helpers.ts';
@@ -55,6 +56,14 @@ describe.skipIf(!existsSync(MOBILENET))('MobileNet 0.25 (tfjs folder)', () => {
     expect(info.preprocess).toEqual({ preset: 'scale-1-1', resize: 'crop' });
     expect(info.scores).toEqual({ kind: 'logits', from: 'conv_preds' });
     expect(info.source).toBe('model');
+    expect(info.title).toBe('mobilenet_v1_0.25_224');
+    // Its model.json names the same files.
+    const byFile = await openServeSource(join(MOBILENET, 'model.json'));
+    expect([byFile.modelDir, byFile.info.modelUrl, byFile.info.title]).toEqual([
+      MOBILENET,
+      '/files/model/model.json',
+      'mobilenet_v1_0.25_224',
+    ]);
     // The folder itself is served: model.json and its 55 shards.
     expect(info.modelUrl).toBe('/files/model/model.json');
     const model = await json(port, info.modelUrl);
@@ -128,6 +137,18 @@ describe('Keras 3 .keras file', () => {
     expect(Math.max(...exp.predictions.map((v: number, i: number) => Math.abs(v - got[i])))).toBeLessThan(
       1e-5,
     );
+
+    // That served model.json as an http(s) source in turn: saved into the cache, same predictions.
+    const byUrl = await openServeSource(`http://127.0.0.1:${port}${info.modelUrl}`, { cacheDir });
+    expect(byUrl.info.kind).toBe('tfjs-url');
+    expect(byUrl.modelDir.startsWith(cacheDir)).toBe(true);
+    expect(byUrl.modelDir).not.toBe(first.modelDir);
+    const copy = (await loadModel(byUrl.modelDir)).model;
+    const x2 = tf.tensor4d(exp.input, exp.shape);
+    const y2 = copy.predict(x2) as tf.Tensor;
+    expect(Array.from(await y2.data())).toEqual(Array.from(got));
+    tf.dispose([x2, y2]);
+    copy.dispose();
   });
 
   it('takes class names from --labels and the preset from --preset', async () => {

@@ -120,6 +120,17 @@ async function servedModelFiles(m: OpenedModel, cacheDir?: string): Promise<{ di
   return { dir, file: MODEL_JSON };
 }
 
+/** A short title: the folder of a model.json, a Keras file without its extension, a URL as given. */
+function modelName(source: string): string {
+  if (/^https?:\/\//i.test(source)) return source;
+  const path = source.replace(/[\\/]+$/, '');
+  const ext = extname(path).toLowerCase();
+  if (ext === '.json')
+    return basename(path) === MODEL_JSON ? basename(dirname(resolve(path))) : basename(path, extname(path));
+  if (['.h5', '.hdf5', '.keras'].includes(ext)) return basename(path, extname(path));
+  return basename(resolve(path));
+}
+
 /** The explorer's view of an opened model (the model itself is not kept: the browser loads its files). */
 export async function sourceFromOpened(
   m: OpenedModel,
@@ -128,9 +139,7 @@ export async function sourceFromOpened(
   const files = await servedModelFiles(m, o.cacheDir);
   const run = m.run;
   const snapshots = run ? await findSnapshots(run.dir) : { dir: null, list: [] };
-  const name = /^https?:\/\//i.test(m.source)
-    ? m.source
-    : basename(m.source.replace(/[\\/]+$/, ''), extname(m.source)) || m.source;
+  const name = modelName(m.source);
   return {
     modelDir: files.dir,
     runDir: run?.dir ?? null,
