@@ -36,7 +36,7 @@ export function parseClassList(text: string, classNames: string[], flag = '--cla
     if (/^-\d+$/.test(item)) throw new Error(`${flag}: class indices are ≥ 0, got ${item}`);
     let hits = byName.get(norm(item));
     // 'maillot' is class 638's whole name and a synonym of 639's: the whole name wins.
-    const whole = hits?.filter((i) => norm(shortClassName(classNames[i])) === norm(item));
+    const whole = hits?.filter((i) => norm(classNames[i]) === norm(item));
     if (whole?.length === 1) hits = whole;
     if (hits?.length === 1) return hits[0];
     if (hits && hits.length > 1)
