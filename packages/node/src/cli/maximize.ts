@@ -5,9 +5,9 @@ import { PARAMETERIZATIONS } from '@convlens/core/methods/actmax/parameterizatio
 import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { openModel } from '../open/open-model.ts';
+import { cliJob } from '../progress/terminal-job.ts';
 import { type MaximizeTaskOptions, maximizeTask } from '../tasks/maximize.ts';
 import { action, backendOption, log } from './common.ts';
-import { cliJob } from './job-hooks.ts';
 import { type ModelFlags, modelOptions, modelSource, openModelOptions } from './model-options.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 
