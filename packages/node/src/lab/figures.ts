@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyStandardizer, type Standardizer } from '@convlens/core/data/standardize';
 import type { ImageSet } from '@convlens/core/data/types';
-import { createImage, type RGBAImage } from '@convlens/core/render/image';
+import { createImage, type RGBAImage, upscale } from '@convlens/core/render/image';
 import sharp from 'sharp';
 import { toRgba, writePng } from '../io/png.ts';
 import type { Figure } from './types.ts';
@@ -66,4 +66,17 @@ export function firstOfClasses(set: ImageSet, classes: number[]): number[] {
     for (let i = 0; i < set.count; i++) if (set.labels[i] === c) return i;
     throw new Error(`no example of class ${c} in the data`);
   });
+}
+
+/** An image scaled to fit `size` px a side (smoothly; small images are enlarged by whole factors). */
+export async function fitImage(img: RGBAImage, size: number): Promise<RGBAImage> {
+  const side = Math.max(img.width, img.height);
+  if (side <= size) return upscale(img, Math.max(1, Math.floor(size / side)));
+  const f = size / side;
+  const pipe = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
+    raw: { width: img.width, height: img.height, channels: 4 },
+  }).resize(Math.max(1, Math.round(img.width * f)), Math.max(1, Math.round(img.height * f)), {
+    kernel: 'lanczos3',
+  });
+  return toRgba(pipe);
 }

@@ -4,10 +4,22 @@
  */
 import { createHash } from 'node:crypto';
 import type { BackendName } from '@convlens/core/engine/backend';
+import type { OpenDatasetOptions } from '../open/open-dataset.ts';
+import type { OpenModelOptions } from '../open/open-model.ts';
+import type { PretrainedSettings } from './pretrained.ts';
 
 export interface LabOptions {
-  dataset: string;
-  model: string;
+  /** mnist, fashion-mnist or an IDX folder for a zoo model; any dataset for a pretrained one. */
+  dataset?: string;
+  /** A zoo name (trained here) or any model source (used as it is: no training). */
+  model?: string;
+  /** Pretrained: layers shown inside the network (default: 4 conv layers spread over depth). */
+  layers?: string[];
+  /** Pretrained: classes maximized, as indices or names (default: see resolvePretrained). */
+  classes?: string[];
+  /** Pretrained: how to open the model and the dataset (labels, preprocessing, labels CSV, …). */
+  openModel?: OpenModelOptions;
+  openDataset?: OpenDatasetOptions;
   epochs?: number;
   /** First N training examples (default 8,000: the MNIST budget; 1,500 with --quick). */
   limit?: number;
@@ -24,6 +36,8 @@ export interface LabOptions {
 export interface LabSettings {
   dataset: string;
   model: string;
+  /** Set when the model is used as given (no training): what it is and the pretrained stages' sizes. */
+  pretrained?: PretrainedSettings;
   seed: number;
   quick: boolean;
   backend: BackendName;
@@ -69,8 +83,8 @@ export const CLASS_PAIRS: [number, number][] = [
 export function resolveSettings(o: LabOptions): LabSettings {
   const quick = !!o.quick;
   return {
-    dataset: o.dataset,
-    model: o.model,
+    dataset: o.dataset ?? 'mnist',
+    model: o.model ?? 'pw11',
     seed: o.seed,
     quick,
     backend: o.backend,

@@ -1,4 +1,6 @@
 /** What stages produce and share: figures (files under DIR/figures) and numbers for report.json. */
+import type { JobHooks } from '@convlens/core/jobs/job';
+import type { PretrainedInputs } from './pretrained.ts';
 import type { LabSettings } from './settings.ts';
 
 export interface Figure {
@@ -10,6 +12,8 @@ export interface Figure {
   height: number;
   /** Sub-heading the figure is shown under (figures of one group stay together). */
   group?: string;
+  /** A photo-like figure: let the browser smooth it when it scales it (pixel art stays pixelated). */
+  smooth?: boolean;
 }
 
 /** A group of images shown with a slider (the training timeline): frames[i] belongs to labels[i]. */
@@ -29,6 +33,8 @@ export interface StageResult {
   /** A table (header + rows) shown in the report. */
   tables?: { title: string; header: string[]; rows: (string | number)[][] }[];
   numbers: Record<string, unknown>;
+  /** Set when the section does not apply to this run: the one line saying why (shown instead). */
+  omitted?: string;
 }
 
 export interface LabContext {
@@ -43,6 +49,10 @@ export interface LabContext {
   stopRequested(): boolean;
   /** Results of earlier stages of this run. */
   results: Record<string, StageResult>;
+  /** A model used as given (no training) and its dataset: set for the pretrained stages. */
+  pretrained?: PretrainedInputs;
+  /** Job hooks for one long step of a stage (a progress bar on the CLI), closed when it ends. */
+  job?(label: string, unit: string): JobHooks & { close(): void };
 }
 
 export class Interrupted extends Error {
