@@ -102,7 +102,7 @@ describe.skipIf(!have)('explain on MobileNet v1 0.25 (real photos)', () => {
       expect(existsSync(join(out, e.panel))).toBe(true);
       for (const m of e.methods) expect(existsSync(join(out, m.file))).toBe(true);
     }
-    expect(r.stderr).toMatch(/resized to 224×224/);
+    expect(r.stderr).toMatch(/resized\/converted to 224×224×3 .*\(shorter side, centre crop\)/);
   });
 });
 
@@ -142,6 +142,6 @@ describe('explain: bad input', () => {
       join(tmp, 'o'),
     ]);
     expect(missing.code).not.toBe(0);
-    expect(errorLines(missing.stderr)[0]).toMatch(/nope\/model\.json: cannot read model/);
+    expect(errorLines(missing.stderr)[0]).toMatch(/nope\/model\.json: model not found/);
   });
 });

@@ -1,115 +1,99 @@
-/** `convlens evaluate`: accuracy, loss, confusion matrix, per-class precision/recall/F1, misclassified. */
+/** `convlens evaluate`: flags in, tasks/evaluate.ts's report out, as text or JSON. */
+import { initBackend } from '@convlens/core/engine/backend';
+import { JobStopped } from '@convlens/core/jobs/job';
+import type { Command } from 'commander';
+import { openDataset } from '../open/open-dataset.ts';
+import { openModel } from '../open/open-model.ts';
+import { cliJob } from '../progress/terminal-job.ts';
+import { CONFUSION_MAX_CLASSES, type EvaluateReport, evaluate } from '../tasks/evaluate.ts';
+import { action, backendOption, log } from './common.ts';
+import {
+  type DatasetFlags,
+  datasetOptions,
+  type ModelFlags,
+  modelOptions,
+  modelSource,
+  openDatasetOptions,
+  openModelOptions,
+} from './model-options.ts';
+import { positiveInt } from './options.ts';
 
-import { takeFirst } from '@convlens/core/data/split';
-import type { Standardizer } from '@convlens/core/data/standardize';
-import type { ImageSet } from '@convlens/core/data/types';
-import { type BackendName, initBackend } from '@convlens/core/engine/backend';
-import { type Evaluation, evaluateModel } from '@convlens/core/eval/metrics';
-import { loadDataset } from '../data/load.ts';
-import { loadModel } from '../io/model-io.ts';
-import { evalBatches, planData } from '../train/data-plan.ts';
-import { readRunConfig, runPaths } from '../train/run-dir.ts';
-import { downloadProgress } from './download-progress.ts';
-
-export interface EvaluateCliOptions {
-  run: string;
-  dataset?: string;
-  dataDir?: string;
-  download: boolean;
+interface EvaluateFlags extends ModelFlags, DatasetFlags {
   limit?: number;
-  backend: BackendName;
+  json?: boolean;
+  backend: Parameters<typeof initBackend>[0];
 }
 
-export interface EvaluateReport extends Evaluation {
-  run: string;
-  dataset: string;
-  set: string;
-  classNames?: string[];
-}
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 
-export async function evaluateCommand(
-  opts: EvaluateCliOptions,
-  log: (s: string) => void,
-): Promise<EvaluateReport> {
-  await initBackend(opts.backend);
-  const config = await readRunConfig(opts.run);
-  const { model } = await loadModel(runPaths(opts.run).model);
-  const sameData = !opts.dataset || opts.dataset === config.dataset;
-  let set: ImageSet;
-  let setName: string;
-  let standardizer: Standardizer | undefined;
-  if (sameData) {
-    // The run's own held-out data: the test split, or (from-test runs) the seeded validation split.
-    const plan = await planData({
-      dataset: config.dataset,
-      dataDir: opts.dataDir,
-      download: opts.download,
-      downloadOptions: downloadProgress(log),
-      valFraction: config.valFraction,
-      seed: config.seed,
-      limit: config.limit,
-      scaling: config.scaling,
-      standardizer: config.standardizer,
-    });
-    set = plan.test ?? plan.val;
-    setName = plan.test ? 'test' : 'held-out validation, split from the test set';
-    standardizer = plan.standardizer;
-  } else {
-    const loaded = await loadDataset(opts.dataset!, {
-      dataDir: opts.dataDir,
-      download: opts.download,
-      downloadOptions: downloadProgress(log),
-      train: false,
-    });
-    set = loaded.test;
-    setName = 'test';
-    const { standardizerFromJSON } = await import('@convlens/core/data/standardize');
-    standardizer = config.standardizer ? standardizerFromJSON(config.standardizer) : undefined;
-  }
-  const [h, w, c] = config.inputShape;
-  if (set.height !== h || set.width !== w || set.channels !== c) {
-    throw new Error(
-      `--dataset ${opts.dataset}: images are ${set.height}×${set.width}×${set.channels}, the model expects ${h}×${w}×${c}`,
-    );
-  }
-  if (opts.limit !== undefined) set = takeFirst(set, opts.limit);
-  log(`evaluating ${opts.run}/model on ${set.count} ${setName} images`);
-  const ev = await evaluateModel(model, evalBatches(set, 256, standardizer)(), config.numClasses);
-  model.dispose();
-  return {
-    run: opts.run,
-    dataset: opts.dataset ?? config.dataset,
-    set: setName,
-    classNames: config.classNames,
-    ...ev,
-  };
-}
-
-export function formatEvaluation(r: EvaluateReport): string {
-  const names = r.classNames ?? r.perClass.map((_, i) => String(i));
+/** The report as text; `source` names dataset images (file paths of a folder) in the misclassified line. */
+export function formatEvaluation(r: EvaluateReport, source?: (index: number) => string): string {
+  const names = r.classNames;
   const lines = [
-    `accuracy ${(r.accuracy * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  macro-F1 ${r.macroF1.toFixed(4)}  (${r.count} images, ${r.set})`,
-    '',
-    'class           precision  recall  f1      support',
+    `top-1 accuracy ${pct(r.accuracy)}  top-${r.topK} ${pct(r.top5)}  loss ${r.loss.toFixed(4)}  macro-F1 ${r.macroF1.toFixed(4)}  (${r.count} images, ${r.set})`,
   ];
-  r.perClass.forEach((s, i) => {
+  if (r.skipped) lines.push(`${r.skipped} unreadable image(s) left out`);
+  if (r.confusion) {
+    lines.push('', 'class           precision  recall  f1      support');
+    r.perClass.forEach((s, i) => {
+      lines.push(
+        `${names[i].slice(0, 14).padEnd(14)}  ${s.precision.toFixed(4).padStart(9)}  ${s.recall.toFixed(4)}  ${s.f1.toFixed(4)}  ${String(s.support).padStart(7)}`,
+      );
+    });
+    lines.push('', 'confusion matrix (rows = true class, columns = predicted):');
+    const width = Math.max(4, ...r.confusion.flat().map((v) => String(v).length + 1));
+    for (const row of r.confusion) lines.push(row.map((v) => String(v).padStart(width)).join(''));
+  } else {
     lines.push(
-      `${names[i].slice(0, 14).padEnd(14)}  ${s.precision.toFixed(4).padStart(9)}  ${s.recall.toFixed(4)}  ${s.f1.toFixed(4)}  ${String(s.support).padStart(7)}`,
+      '',
+      `most-confused pairs (${names.length} classes: over ${CONFUSION_MAX_CLASSES}, no confusion matrix):`,
+      ...(r.confusedPairs.length
+        ? r.confusedPairs.map((p) => `  ${String(p.count).padStart(5)}  ${p.labelName} → ${p.predictedName}`)
+        : ['  none']),
     );
-  });
-  lines.push('', 'confusion matrix (rows = true class, columns = predicted):');
-  const width = Math.max(4, ...r.confusion.flat().map((v) => String(v).length + 1));
-  for (const row of r.confusion) lines.push(row.map((v) => String(v).padStart(width)).join(''));
-  lines.push(
-    '',
-    `misclassified: ${r.misclassified.length}${
-      r.misclassified.length
-        ? ` (first indices: ${r.misclassified
-            .slice(0, 20)
-            .map((m) => m.index)
-            .join(', ')})`
-        : ''
-    }`,
-  );
+  }
+  const mis = r.misclassified;
+  const first = mis.slice(0, source ? 5 : 20).map((m) => (source ? source(m.index) : String(m.index)));
+  const what = source ? 'first' : 'first indices';
+  lines.push('', `misclassified: ${mis.length}${mis.length ? ` (${what}: ${first.join(', ')})` : ''}`);
   return lines.join('\n');
+}
+
+export function registerEvaluateCommand(program: Command): void {
+  datasetOptions(
+    modelOptions(
+      program
+        .command('evaluate')
+        .description(
+          'top-1/top-5 accuracy, loss, confusion matrix and per-class P/R/F1 (≤ 20 classes) or most-confused pairs, misclassified images',
+        ),
+    ),
+  )
+    .option('--limit <n>', 'evaluate only the first N images', positiveInt('--limit'))
+    .option('--json', 'print the full evaluation as JSON on stdout')
+    .addOption(backendOption())
+    .action(
+      action(async (o: EvaluateFlags) => {
+        const source = modelSource(o)!;
+        await initBackend(o.backend);
+        const model = await openModel(source, openModelOptions(o, log));
+        const job = cliJob('evaluate', 'img');
+        try {
+          const data = await openDataset(o.dataset, model, openDatasetOptions(o, log));
+          const report = await evaluate(model, data, { limit: o.limit }, job);
+          job.close();
+          const names = data.kind === 'image-folder' ? (i: number) => data.source(i) : undefined;
+          process.stdout.write(
+            o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatEvaluation(report, names)}\n`,
+          );
+        } catch (err) {
+          if (!(err instanceof JobStopped)) throw err;
+          log('evaluate: stopped');
+          process.exit(130);
+        } finally {
+          job.close();
+          model.dispose();
+        }
+      }),
+    );
 }

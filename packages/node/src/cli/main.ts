@@ -7,15 +7,15 @@ import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
 import { resolveNodeBackend } from '../engine/native.ts';
 import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
+import { cliJob } from '../progress/terminal-job.ts';
 import { trainCommand } from '../tasks/train.ts';
 import { registerCamHeadCommand } from './cam-head.ts';
 import { action, backendOption, dataOptions, fail, log, setVerbose } from './common.ts';
-import { evaluateCommand, formatEvaluation } from './evaluate.ts';
+import { registerEvaluateCommand } from './evaluate.ts';
 import { registerExplainCommand } from './explain.ts';
 import { registerFaithfulnessCommand } from './faithfulness.ts';
 import { registerImportCommand } from './import.ts';
 import { registerInsideCommands } from './inside.ts';
-import { cliJob } from './job-hooks.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
@@ -124,25 +124,7 @@ dataOptions(
     }),
   );
 
-dataOptions(
-  program
-    .command('evaluate')
-    .description('accuracy, loss, confusion matrix, per-class precision/recall/F1 and misclassified examples')
-    .requiredOption('--run <dir>', 'run directory written by `convlens train`')
-    .option(
-      '--dataset <name|dir>',
-      'evaluate on this dataset’s test split instead of the run’s held-out data',
-    ),
-)
-  .option('--limit <n>', 'evaluate only the first N examples', positiveInt('--limit'))
-  .option('--json', 'print the full evaluation as JSON on stdout')
-  .addOption(backendOption())
-  .action(
-    action(async (o: any) => {
-      const report = await evaluateCommand(o, log);
-      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatEvaluation(report)}\n`);
-    }),
-  );
+registerEvaluateCommand(program);
 
 program
   .command('bench')

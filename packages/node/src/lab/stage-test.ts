@@ -2,9 +2,9 @@
 
 import { upscale } from '@convlens/core/render/image';
 import { drawExplanation } from '@convlens/core/render/overlay';
-import { evaluateCommand } from '../cli/evaluate.ts';
 import { labelledGrid } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
+import { evaluateSource } from '../tasks/evaluate.ts';
 import { loadRun } from '../train/load-run.ts';
 import { explainBatch, findMethod } from './explain.ts';
 import { exampleImage, modelInput, saveFigure } from './figures.ts';
@@ -16,15 +16,13 @@ const GALLERY = 16;
 
 export async function testStage(ctx: LabContext): Promise<StageResult> {
   const s = ctx.settings;
-  const ev = await evaluateCommand(
+  const ev = await evaluateSource(
     {
-      run: ctx.runDir,
-      dataDir: ctx.dataDir,
-      download: ctx.download ?? true,
+      model: ctx.runDir,
       limit: s.testLimit,
-      backend: s.backend,
+      openDataset: { dataDir: ctx.dataDir, download: ctx.download ?? true },
     },
-    ctx.log,
+    { log: ctx.log },
   );
   const plan = await labPlan(ctx);
   const names = classNamesOf(plan);
@@ -36,7 +34,7 @@ export async function testStage(ctx: LabContext): Promise<StageResult> {
       'test/confusion.png',
       await svgToImage(
         confusionChart(
-          ev.confusion,
+          ev.confusion!,
           names,
           `Confusion matrix, accuracy ${(ev.accuracy * 100).toFixed(2)}%`,
           `${ev.count} ${ev.set.split(',')[0]} images`,
