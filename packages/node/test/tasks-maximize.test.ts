@@ -3,6 +3,7 @@
 // defaults; the raw inputs written beside the figures, read back through the normal image path (the
 // folder as a dataset, the model's own preprocessing), give the probabilities index.json records; a
 // written .npy restarts the optimization where it ended; class lists are parsed like the dataset class map.
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { parseClassList } from '../src/open/class-lookup.ts';
 import { openDataset } from '../src/open/open-dataset.ts';
 import { type OpenedModel, openModel } from '../src/open/open-model.ts';
 import { type MaximizeIndex, maximizeTask } from '../src/tasks/maximize.ts';
+import { smallLayersModel, writeGraphModel } from './graph-fixture.ts';
 
 const SIZE = 16;
 const NAMES = ['top left, north-west', 'top right', 'bottom left', 'bottom right, south-east'];
@@ -129,6 +131,37 @@ describe('maximize on an RGB model with class names', () => {
     y.dispose();
     return v;
   }
+});
+
+describe('a graph model', () => {
+  it('maximizes classes (softmax: it has no logits to read, and says so) but refuses filters', async () => {
+    const g = join(root, 'graph');
+    const small = smallLayersModel([8, 8, 1]);
+    await writeGraphModel(small, g);
+    small.dispose();
+    const gm = await openModel(join(g, 'model.json'), { preset: 'scale01' });
+    const lines: string[] = [];
+    try {
+      const r = await maximizeTask(
+        gm,
+        { class: '0', steps: 30, lr: 0.1, tv: 0, out: join(root, 'g-class') },
+        { log: (l) => lines.push(l) },
+      );
+      expect(lines[0]).toMatch(/no pre-softmax scores found; maximizing the softmax probability instead/);
+      expect(r.style).toBe('keras-vis');
+      expect(r.files[0].terms[0]).toMatchObject({ kind: 'class', index: 0, space: 'probability' });
+      expect(r.files[0].objective).toBeCloseTo(r.files[0].targetProbability!, 4);
+      expect(r.files[0].targetProbability!).toBeGreaterThan(r.files[0].curve[0] + 0.2);
+      await expect(
+        maximizeTask(gm, { layer: 'conv', filter: [0], out: join(root, 'g-filter') }),
+      ).rejects.toThrow(
+        /graph model: no layers to maximize filters or units of; import it as a layers model/,
+      );
+      expect(existsSync(join(root, 'g-filter'))).toBe(false);
+    } finally {
+      gm.dispose();
+    }
+  });
 });
 
 describe('class lists', () => {

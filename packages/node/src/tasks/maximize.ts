@@ -124,15 +124,22 @@ export interface MaximizeIndex {
   };
 }
 
-/** The objectives the options ask for: one per class/filter/unit, or one weighted sum with `together`. */
-export function objectivesFromOptions(o: MaximizeTaskOptions, classNames: string[]): Objective[] {
+/**
+ * The objectives the options ask for: one per class/filter/unit, or one weighted sum with `together`.
+ * Class terms read logits unless `probability` (or the model has none: `logits` false).
+ */
+export function objectivesFromOptions(
+  o: MaximizeTaskOptions,
+  classNames: string[],
+  logits = true,
+): Objective[] {
   const picks = [o.class !== undefined, o.filter !== undefined, o.unit !== undefined].filter(Boolean).length;
   if (picks !== 1)
     throw new Error('give exactly one of --class, --layer with --filter, or --layer with --unit');
   let terms: Term[];
   if (o.class !== undefined) {
     if (o.layer !== undefined) throw new Error('--layer goes with --filter or --unit, not --class');
-    const space = o.probability ? 'probability' : 'logit';
+    const space = o.probability || !logits ? 'probability' : 'logit';
     terms = parseClassList(o.class, classNames).map((index) => ({ kind: 'class', index, space }));
   } else {
     if (o.layer === undefined) throw new Error(`--${o.filter ? 'filter' : 'unit'} needs --layer`);
@@ -266,7 +273,10 @@ export async function maximizeTask(
     throw new Error(
       `${m.source}: graph model: no layers to maximize filters or units of; import it as a layers model, or maximize --class`,
     );
-  const objectives = objectivesFromOptions(o, m.classNames);
+  const logits = m.scores.kind === 'logits';
+  if (!logits && o.class !== undefined && !o.probability)
+    log(`notice: ${m.source}: no pre-softmax scores found; maximizing the softmax probability instead`);
+  const objectives = objectivesFromOptions(o, m.classNames, logits);
   validateObjectives(m.model, objectives);
   if (o.style !== undefined && o.style !== 'auto' && !ACTMAX_STYLES.includes(o.style))
     throw new Error(`unknown style '${o.style}' (valid: auto, ${ACTMAX_STYLES.join(', ')})`);
