@@ -75,9 +75,7 @@ describe('convlens cam-head', () => {
     const missing = await runCli(['cam-head', '--run', join(root, 'nope')]);
     expect(missing.code).not.toBe(0);
     expect(errorLines(missing.stderr)).toEqual([
-      expect.stringMatching(
-        /^convlens: .*nope\/run\.json: cannot read run configuration \(file not found\)$/,
-      ),
+      expect.stringMatching(/^convlens: .*nope: model not found$/),
     ]);
     const layer = await runCli(['cam-head', '--run', run, '--layer', 'conv9', '--out', join(root, 'x')]);
     expect(layer.code).not.toBe(0);
@@ -87,7 +85,7 @@ describe('convlens cam-head', () => {
     expect(existsSync(join(root, 'x'))).toBe(false);
     const same = await runCli(['cam-head', '--run', run, '--out', run]);
     expect(errorLines(same.stderr)).toEqual([
-      'convlens: --out must differ from --run (the original run is kept)',
+      'convlens: --out must differ from --model (the original model is kept)',
     ]);
     const taken = await runCli(['cam-head', '--run', run, '--out', join(root, 'gap')]);
     expect(errorLines(taken.stderr)).toEqual([

@@ -7,13 +7,13 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { openDataset } from '../open/open-dataset.ts';
 import { type OpenedModel, openModel } from '../open/open-model.ts';
+import { cliJob } from '../progress/terminal-job.ts';
 import { activationsCommand } from '../tasks/activations.ts';
 import { filtersCommand } from '../tasks/filters.ts';
 import { receptiveFieldCommand } from '../tasks/receptive-field.ts';
 import { parseShard, type StatsSummary, statsCommand, statsMergeCommand } from '../tasks/stats.ts';
 import { action, backendOption, log } from './common.ts';
 import { formatActivations, formatFilters, formatReceptiveFields, formatStats } from './inside-format.ts';
-import { cliJob } from './job-hooks.ts';
 import {
   type DatasetFlags,
   datasetOptions,

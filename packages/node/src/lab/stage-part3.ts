@@ -15,9 +15,9 @@ import { type FaithfulnessTable, faithfulnessTable } from '@convlens/core/method
 import { camHead } from '@convlens/core/models/cam-head';
 import { grid, type RGBAImage } from '@convlens/core/render/image';
 import { drawExplanation } from '@convlens/core/render/overlay';
-import { type CamHeadSummary, camHeadCommand } from '../cli/cam-head.ts';
 import { stack } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
+import { type CamHeadSummary, camHeadCommand } from '../tasks/cam-head.ts';
 import { loadRun } from '../train/load-run.ts';
 import { deconvTop9 } from './deconv-top9.ts';
 import { explainBatch } from './explain.ts';

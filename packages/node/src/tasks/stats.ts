@@ -81,8 +81,8 @@ const ACCUMULATOR_BUDGET = 192 * 2 ** 20;
 const ALL_CLASSES_UP_TO = 32;
 /** Layers that pass a conv's maps on unchanged in shape: mode maps mean the same after them. */
 const AFTER_CONV = new Set(['BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU']);
-/** Top-k patches larger than this (px a side) are stored averaged down to it. */
-const PATCH_MAX = 64;
+/** Top-k patches larger than this (px a side) are stored averaged down to it (figures draw them at ~40 px). */
+const PATCH_MAX = 40;
 
 /** Parses --shard i/n (1-based i). */
 export function parseShard(v: string): { index: number; count: number } {
@@ -108,8 +108,12 @@ function selection(d: OpenedDataset, limit?: number): { indices: Uint32Array; na
 /** One batch of bytes as model input, labelled with `labels` (by dataset index). */
 function modelBatch(m: OpenedModel, chunk: Chunk, labels: ArrayLike<number>) {
   const { set: s, indices } = chunk;
-  const LabelType = s.labels.constructor as Uint8ArrayConstructor;
-  const set: ImageSet = { ...s, labels: LabelType.from(indices, (i) => labels[i]) };
+  // Not s.labels.constructor: IDX labels may be a Buffer, whose from() ignores the map function.
+  const relabelled = s.labels instanceof Uint16Array ? new Uint16Array(s.count) : new Uint8Array(s.count);
+  indices.forEach((i, k) => {
+    relabelled[k] = labels[i];
+  });
+  const set: ImageSet = { ...s, labels: relabelled };
   const b = batchIterator(set, undefined, Math.max(1, set.count), { preprocess: m.preprocess }).next().value;
   return { x: b?.x ?? new Float32Array(0), y: set.labels, size: set.count, indices };
 }
@@ -333,6 +337,8 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
   }
   if (d.skipped.length) log(`stats: ${d.skipped.length} unreadable image(s) skipped`);
   const stats = collector.result();
+  // Mean maps of a 1×1 layer (MobileNet's conv_preds) are its class means again: not kept.
+  for (const l of stats.layers) if (l.maps && l.maps.height * l.maps.width === 1) l.maps = undefined;
   await addPatches(stats, d, cap, hooks);
   const seconds = (performance.now() - t0) / 1000;
   const files = await writeStatsDir(o.out, stats, { command: 'stats', model: m.source }, log);
