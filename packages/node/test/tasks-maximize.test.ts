@@ -178,6 +178,10 @@ describe('class lists', () => {
     expect(() => parseClassList('dumb', imagenet)).toThrow(
       /not a class of this model \(did you mean 2: dumbbell\?\)/,
     );
+    expect(() => parseClassList('dumbell', imagenet)).toThrow(/did you mean 2: dumbbell\?/);
+    expect(() => parseClassList('zebra', imagenet)).toThrow(
+      /'zebra' is not a class of this model \(6 classes/,
+    );
     expect(() => parseClassList('1,,2', imagenet)).toThrow(/comma-separated list/);
   });
 });

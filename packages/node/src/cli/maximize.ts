@@ -6,7 +6,7 @@ import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { openModel } from '../open/open-model.ts';
 import { cliJob } from '../progress/terminal-job.ts';
-import { type MaximizeTaskOptions, maximizeTask } from '../tasks/maximize.ts';
+import { type MaximizeTaskOptions, maximizeSummary, maximizeTask } from '../tasks/maximize.ts';
 import { action, backendOption, log } from './common.ts';
 import { type ModelFlags, modelOptions, modelSource, openModelOptions } from './model-options.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
@@ -151,6 +151,7 @@ export function registerMaximizeCommand(program: Command): void {
         try {
           const index = await maximizeTask(model, o, job);
           job.close();
+          log(maximizeSummary(index, o.out));
           if (o.json) process.stdout.write(`${JSON.stringify(index, null, 2)}\n`);
           // Stopped by Ctrl-C: the results so far are written; say so in the exit status.
           if (index.stopped) process.exitCode = 130;

@@ -43,13 +43,36 @@ export function parseClassList(text: string, classNames: string[], flag = '--cla
       throw new Error(
         `${flag} '${item}' names ${hits.length} classes (${hits.map((i) => `${i}: ${shortClassName(classNames[i])}`).join(', ')}); give the index`,
       );
-    const near = classNames
-      .map((n, i) => [n, i] as const)
-      .filter(([n]) => norm(n).includes(norm(item)))
-      .slice(0, 3)
-      .map(([n, i]) => `${i}: ${shortClassName(n)}`);
+    const near = nearNames(norm(item), byName, classNames);
     throw new Error(
       `${flag} '${item}' is not a class of this model${near.length ? ` (did you mean ${near.join(', ')}?)` : ` (${classNames.length} classes: give an index 0-${classNames.length - 1} or a name)`}`,
     );
   });
+}
+
+/** Up to 3 classes whose name contains `key` or is within 2 edits of it (typos: 'dumbell'). */
+function nearNames(key: string, byName: Map<string, number[]>, classNames: string[]): string[] {
+  const scored: [number, number][] = [];
+  for (const [name, idx] of byName) {
+    const d = name.includes(key) ? 0 : Math.abs(name.length - key.length) > 2 ? 3 : editDistance(name, key);
+    if (d <= 2) for (const i of idx) scored.push([d, i]);
+  }
+  const seen = new Set<number>();
+  return scored
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1])
+    .filter(([, i]) => !seen.has(i) && seen.add(i))
+    .slice(0, 3)
+    .map(([, i]) => `${i}: ${shortClassName(classNames[i])}`);
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length];
 }

@@ -431,10 +431,14 @@ export async function maximizeTask(
     },
   };
   await writeJsonAtomic(join(o.out, 'index.json'), index);
-  log(
-    `wrote ${files.length} image${files.length > 1 ? 's' : ''} (figures, raw inputs/*.png and *.npy), ${gridFile} and index.json to ${o.out} (${index.summary.stepsPerSecond} steps/s, batch ${objectives.length})${sweep.stopped ? `; stopped early after ${stepsDone} steps` : ''}`,
-  );
   return index;
+}
+
+/** One line saying what was written where (and whether a stop cut it short). */
+export function maximizeSummary(index: MaximizeIndex, out: string): string {
+  const n = index.files.length;
+  const steps = index.files.reduce((s, f) => Math.max(s, f.curve.length), 0);
+  return `wrote ${n} image${n > 1 ? 's' : ''} (figures, raw inputs/*.png and *.npy), ${index.grid} and index.json to ${out} (${index.summary.stepsPerSecond} steps/s, batch ${index.summary.batch})${index.stopped ? `; stopped early, at step ${steps}` : ''}`;
 }
 
 /** The lab's entry point (it names a run directory): opens the model, maximizes, frees the model. */
@@ -455,7 +459,9 @@ export async function maximizeCommand(
   if (!source) throw new Error('--model is required');
   const m = await openModel(source, { log: logLine });
   try {
-    return await maximizeTask(m, o, { log: logLine, ...hooks });
+    const index = await maximizeTask(m, o, { log: logLine, ...hooks });
+    logLine(maximizeSummary(index, o.out));
+    return index;
   } finally {
     m.dispose();
   }
