@@ -15,6 +15,8 @@ export interface LayerMeta {
 
 export interface ModelMeta {
   backend: string;
+  /** A graph model (converted SavedModel) wrapped as one layer: no layers to show or probe. */
+  graph: boolean;
   layers: LayerMeta[];
   convLayers: string[];
   numClasses: number;

@@ -4,7 +4,6 @@
  * so the page never blocks. Long jobs report progress and yield between chunks, which is also where a
  * stop request takes effect. Every tensor is disposed before a reply.
  */
-import { type Standardizer, standardizerFromJSON } from '@convlens/core/data/standardize';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { layerFilters } from '@convlens/core/inspect/filters';
 import { probeTensors, resolveProbeLayers } from '@convlens/core/inspect/probe';
@@ -37,18 +36,9 @@ import type {
 
 interface Loaded {
   model: tf.LayersModel;
+  /** How [0, 1] pixels become its input (core's Preprocess, as /api/info sent it). */
   preprocess: ExplorerPreprocess;
-  /** The run's per-pixel statistics (preset per-pixel). */
-  standardizer?: Standardizer;
-  /** Linear model-input range of [0, 1] pixels ([0, 1] for per-pixel, caffe and torch). */
-  range: [number, number];
   shape: [number, number, number];
-}
-
-function linearRange(p: ExplorerPreprocess): [number, number] {
-  if (p.preset === 'scale-1-1') return [-1, 1];
-  if (p.preset === 'range' && p.range) return p.range;
-  return [0, 1];
 }
 
 const slots: Record<'main' | 'timeline', Loaded | null> = { main: null, timeline: null };
@@ -147,16 +137,14 @@ async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta>
     : await tf.loadLayersModel(req.modelUrl);
   const s = model.inputs[0].shape;
   const shape = s.slice(1) as [number, number, number];
-  const p = req.preprocess;
-  const standardizer =
-    p.preset === 'per-pixel' && p.standardizer ? standardizerFromJSON(p.standardizer) : undefined;
   const slot = req.slot ?? 'main';
   if (slots[slot]) disposeModel(slots[slot].model);
-  slots[slot] = { model, preprocess: p, standardizer, range: linearRange(p), shape };
-  const layers = resolveProbeLayers(model);
+  slots[slot] = { model, preprocess: req.preprocess, shape };
+  const layers = graph ? [] : resolveProbeLayers(model);
   const out = model.outputs[0].shape;
   return {
     backend: b,
+    graph,
     layers,
     convLayers: model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name),
     numClasses: out[out.length - 1] ?? 0,
