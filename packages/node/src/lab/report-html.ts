@@ -12,6 +12,8 @@ export interface SectionSpec {
   id: string;
   title: string;
   explain: string[];
+  /** The explanation for a model the lab did not train (photos, many classes), when it differs. */
+  explainPretrained?: string[];
 }
 
 export const SECTIONS: SectionSpec[] = [
@@ -20,6 +22,9 @@ export const SECTIONS: SectionSpec[] = [
     title: '1. Data',
     explain: [
       'Where the images came from, how they were split, and how many of each class there are. A strongly unbalanced class count would bias the classifier; look at the sample grid for mislabelled or odd examples.',
+    ],
+    explainPretrained: [
+      'The images given with --dataset, as the model sees them: every file decoded and brought to the model’s input size by its resize policy (the shorter side scaled, the centre cropped, for ImageNet-size models), class folders or CSV labels matched to the model’s class names. Look at the samples for crops that cut the object away and for labels the model cannot know.',
     ],
   },
   {
@@ -36,6 +41,9 @@ export const SECTIONS: SectionSpec[] = [
     explain: [
       'Accuracy on held-out data, the confusion matrix (which classes are confused with which), precision/recall/F1 per class, and the misclassified examples: are the mistakes understandable (ambiguous digits) or silly?',
     ],
+    explainPretrained: [
+      'Top-1 accuracy (the highest-scoring class is the label) and top-5 accuracy (the label is among the five highest) over the dataset. With few classes, the confusion matrix among the dataset’s classes (a column “other” for predictions outside them); with many, the most-confused pairs. The misclassified images with the model’s guess and Grad-CAM for it and for the true class: is the mistake understandable?',
+    ],
   },
   {
     id: 'part1',
@@ -45,6 +53,10 @@ export const SECTIONS: SectionSpec[] = [
       'Class × filter means: the average output of every filter of every layer per class — columns bright for one class only are class-specific detectors.',
       'Argmax-filter and mode maps: per pixel, which filter responds most, and per class the most frequent such filter; top-9 patches: the receptive-field crops that excite a filter most. Receptive fields say how much of the input each layer sees.',
     ],
+    explainPretrained: [
+      'A few layers spread over the depth of the network, each read after its batch normalization and before its activation (MobileNet’s ReLU6 clips at 6, which would tie the strongest units). Feature maps: what each layer computes for one image (one tile per channel, one colour scale per layer). Filters: the kernels of the first layer, and the spatial (depthwise) kernels feeding the deeper layers.',
+      'Over the dataset: the mean output of every channel per class (channels bright for one class only are class-specific), the argmax-channel and per-class mode maps, and the top-9 patches: for a channel, the nine image regions — each cut to the unit’s receptive field — that excite it most. Early layers respond to colours and edges, deep ones to object parts.',
+    ],
   },
   {
     id: 'part2',
@@ -53,6 +65,9 @@ export const SECTIONS: SectionSpec[] = [
       'Gradient ascent on the input to maximize a class score (before softmax), a filter or a unit. Without regularization the result is high-frequency noise the model is sure about; total variation (TV) smooths it. The sweep shows the trade-off; the chosen weight follows the rule stated below.',
       'Pairs of classes maximized together show what the model needs to see both digits at once (e.g. 1 & 7 share a stroke).',
     ],
+    explainPretrained: [
+      'Gradient ascent on the input to maximize a class score (the logit, before softmax) or one unit of a layer. On an ImageNet model, plain pixel ascent finds high-frequency noise the model is sure about; the Lucid recipe used here makes images a person can read: the image is parameterized in a decorrelated Fourier basis (colours and frequencies scaled like natural images), and every step sees it jittered, scaled and rotated, so only patterns that survive those transforms grow.',
+    ],
   },
   {
     id: 'part3',
@@ -60,13 +75,30 @@ export const SECTIONS: SectionSpec[] = [
     explain: [
       'Attribution maps say which pixels a decision depends on: CAM and Grad-CAM weight the last conv layer’s maps, saliency/SmoothGrad/integrated gradients use input gradients, DeconvNet projects back through the network, occlusion measures the score drop when a patch is hidden. Good maps sit on the strokes that distinguish the digit.',
     ],
+    explainPretrained: [
+      'Attribution maps say which pixels a decision depends on: the CAM family weights the last conv layer’s maps (coarse, class-specific), saliency, SmoothGrad, gradient × input and integrated gradients use input gradients (fine, noisy), guided backprop and DeconvNet project back through the ReLUs, occlusion, LIME and KernelSHAP hide parts of the image and watch the score. Good maps sit on the object, not on the background. The faithfulness table says which maps the model’s behaviour confirms.',
+    ],
   },
 ];
+
+/** The reason a pretrained run has no training section. */
+export const trainOmitted = (source: string, kind: string) =>
+  `Omitted: the model (${source}, ${KIND_TEXT[kind] ?? `a ${kind} model`}) is used as it is — the lab trains only zoo models, so there are no learning curves or training timeline.`;
+
+const KIND_TEXT: Record<string, string> = {
+  run: 'a training run',
+  imported: 'an imported model',
+  tfjs: 'a tfjs model',
+  'tfjs-url': 'a tfjs model from a URL',
+  'keras-h5': 'a Keras .h5 model',
+  'keras-zip': 'a Keras .keras model',
+};
 
 const esc = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function figureHtml(f: Figure): string {
-  const wide = f.width > 520 ? ' class="wide"' : '';
+  const cls = [f.width > 520 ? 'wide' : '', f.smooth ? 'smooth' : ''].filter(Boolean).join(' ');
+  const wide = cls ? ` class="${cls}"` : '';
   return `<figure${wide}><a href="${esc(f.src)}"><img src="${esc(f.src)}" alt="${esc(f.title)}" width="${f.width}" height="${f.height}"></a><figcaption><b>${esc(f.title)}</b>${f.caption ? `. ${esc(f.caption)}` : ''}</figcaption></figure>`;
 }
 
@@ -117,8 +149,12 @@ export function buildHtml(
   results: Record<string, StageResult | undefined>,
   timings: Record<string, number>,
 ): string {
+  const pre = settings.pretrained;
   const sections = SECTIONS.map((sec) => {
     const r = results[sec.id];
+    if (r?.omitted)
+      return `<section id="${sec.id}"><h2>${esc(sec.title)}</h2><p class="omitted">${esc(r.omitted)}</p></section>`;
+    const explain = (pre && sec.explainPretrained) || sec.explain;
     const body = r
       ? [
           ...(r.notes ?? []).map(
@@ -130,15 +166,20 @@ export function buildHtml(
         ].join('\n')
       : '<p class="missing">Not computed yet (the run stopped before this stage).</p>';
     const t = timings[sec.id];
-    return `<section id="${sec.id}"><h2>${esc(sec.title)}</h2>${sec.explain.map((e) => `<p class="explain">${esc(e)}</p>`).join('')}${t !== undefined ? `<p class="meta">stage wall time ${t.toFixed(1)} s</p>` : ''}${body}</section>`;
+    return `<section id="${sec.id}"><h2>${esc(sec.title)}</h2>${explain.map((e) => `<p class="explain">${esc(e)}</p>`).join('')}${t !== undefined ? `<p class="meta">stage wall time ${t.toFixed(1)} s</p>` : ''}${body}</section>`;
   }).join('\n');
   const s = settings;
+  const meta = pre
+    ? `${s.quick ? '--quick run (small subsets). ' : ''}A ${esc(pre.kind)} model used as it is (not trained here): input ${pre.inputShape.join('×')}, ${pre.numClasses} classes, ${esc(pre.preprocess)}, class scores: ${esc(pre.scores)}. ${pre.images} of ${pre.dataset.count} images; statistics over ${pre.statsImages}; layers ${esc(pre.layers.join(', '))}; act-max ${pre.actmaxSteps} steps; seed ${s.seed}, backend ${esc(s.backend)}. All numbers are in <a href="report.json">report.json</a>.`
+    : `${s.quick ? '--quick run (few epochs, small subsets). ' : ''}Settings: ${s.epochs} epochs${s.trainLimit ? ` on the first ${s.trainLimit} training images` : ''}, batch ${s.batchSize}, seed ${s.seed}, backend ${esc(s.backend)}; statistics over ${s.statsImages} images; act-max ${s.actmaxSteps} steps, tv weights ${s.tvWeights.join(', ')}. All numbers are in <a href="report.json">report.json</a>; the trained model is in <code>run/</code>.`;
+  const navTitle = (x: SectionSpec) =>
+    `${x.title.replace(/^\d+\.\s*/, '')}${results[x.id]?.omitted ? ' (omitted)' : ''}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>convlens lab: ${esc(s.model)} on ${esc(s.dataset)}</title><style>${REPORT_CSS}</style></head>
 <body><header><h1>convlens lab: ${esc(s.model)} on ${esc(s.dataset)}</h1>
-<p class="meta">${s.quick ? '--quick run (few epochs, small subsets). ' : ''}Settings: ${s.epochs} epochs${s.trainLimit ? ` on the first ${s.trainLimit} training images` : ''}, batch ${s.batchSize}, seed ${s.seed}, backend ${esc(s.backend)}; statistics over ${s.statsImages} images; act-max ${s.actmaxSteps} steps, tv weights ${s.tvWeights.join(', ')}. All numbers are in <a href="report.json">report.json</a>; the trained model is in <code>run/</code>.</p></header>
-<nav><h2>Contents</h2><ol>${SECTIONS.map((x) => `<li><a href="#${x.id}">${esc(x.title.replace(/^\d+\.\s*/, ''))}</a></li>`).join('')}</ol></nav>
+<p class="meta">${meta}</p></header>
+<nav><h2>Contents</h2><ol>${SECTIONS.map((x) => `<li><a href="#${x.id}">${esc(navTitle(x))}</a></li>`).join('')}</ol></nav>
 <main>${sections}</main><script>${REPORT_JS}</script></body></html>
 `;
 }

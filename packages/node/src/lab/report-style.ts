@@ -11,10 +11,12 @@ nav ol{padding-left:1.4em;columns:2;column-gap:2em}
 @media (max-width:600px){nav ol{columns:1}}
 .explain{background:#eef4fb;border-left:4px solid #4a90d9;padding:8px 12px;margin:8px 0}
 .missing{background:#fff4e5;border-left:4px solid #e69500;padding:8px 12px}
+.omitted{background:#f0f0f0;border-left:4px solid #999;padding:8px 12px;color:#444}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:16px}
 figure{margin:0;background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:8px;overflow-x:auto}
 figure.wide{grid-column:1/-1}
 figure img{display:block;max-width:100%;height:auto;margin:0 auto;image-rendering:pixelated}
+figure.smooth img{image-rendering:auto}
 figcaption{font-size:.85em;color:#555;margin-top:4px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-size:.85em;margin:8px 0;background:#fff}

@@ -7,9 +7,12 @@
 import { access, constants, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend } from '@convlens/core/engine/backend';
+import { type JobHooks, JobStopped } from '@convlens/core/jobs/job';
 import { explainMethods } from '@convlens/core/methods/explain/registry';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { emptyManifest, MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
+import { isZooModel, openPretrained, type PretrainedInputs } from './pretrained.ts';
+import { PRETRAINED_STAGES, pretrainedStageKeys } from './pretrained-stages.ts';
 import { buildHtml, SECTIONS } from './report-html.ts';
 import { type LabOptions, type LabSettings, resolveSettings, stageKey } from './settings.ts';
 import { TIMELINE_TV } from './snapshot.ts';
@@ -25,7 +28,8 @@ export interface LabSummary {
   out: string;
   report: string;
   interrupted: boolean;
-  stages: { id: string; title: string; seconds: number; cached: boolean }[];
+  /** Wall time, and CPU time of the whole process (all threads): on a shared machine the honest cost. */
+  stages: { id: string; title: string; seconds: number; cpuSeconds?: number; cached: boolean }[];
   accuracy?: number;
   reportBytes: number;
 }
@@ -91,10 +95,40 @@ const STAGE_FNS: Record<string, (ctx: LabContext) => Promise<StageResult>> = {
   part3: part3Stage,
 };
 
-export async function runLab(o: LabOptions, log: (s: string) => void): Promise<LabSummary> {
+export interface LabHooks {
+  /** Hooks for one long step of a stage (the CLI: a progress bar), closed when the step ends. */
+  job?(label: string, unit: string): JobHooks & { close(): void };
+}
+
+export async function runLab(
+  o: LabOptions,
+  log: (s: string) => void,
+  hooks: LabHooks = {},
+): Promise<LabSummary> {
   const settings = resolveSettings(o);
-  await prepareOut(o.out);
   await initBackend(settings.backend);
+  // A model to use as it is: opened (and its dataset) before anything is written, so bad input leaves nothing.
+  const pre = isZooModel(o.model) ? undefined : await openPretrained(o, log);
+  try {
+    if (pre) {
+      settings.pretrained = pre.settings;
+      settings.model = pre.settings.source;
+      settings.dataset = pre.full.name;
+    }
+    await prepareOut(o.out);
+    return await runStages(o, settings, log, hooks, pre);
+  } finally {
+    pre?.dispose();
+  }
+}
+
+async function runStages(
+  o: LabOptions,
+  settings: LabSettings,
+  log: (s: string) => void,
+  hooks: LabHooks,
+  pre: PretrainedInputs | undefined,
+): Promise<LabSummary> {
   let manifest = (await readManifest(o.out)) ?? emptyManifest();
   if (o.force) {
     manifest = emptyManifest();
@@ -116,8 +150,11 @@ export async function runLab(o: LabOptions, log: (s: string) => void): Promise<L
     log,
     stopRequested: () => stop,
     results: {},
+    pretrained: pre,
+    job: hooks.job,
   };
-  const keys = stageKeys(settings, trainKey(ctx));
+  const keys = pre ? pretrainedStageKeys(settings) : stageKeys(settings, trainKey(ctx));
+  const stageFns = pre ? PRETRAINED_STAGES : STAGE_FNS;
   const timings: Record<string, number> = {};
   const summary: LabSummary = {
     out: o.out,
@@ -134,7 +171,12 @@ export async function runLab(o: LabOptions, log: (s: string) => void): Promise<L
       stages: Object.fromEntries(
         SECTIONS.filter((s) => ctx.results[s.id]).map((s) => [
           s.id,
-          { title: s.title, seconds: timings[s.id], numbers: ctx.results[s.id].numbers },
+          {
+            title: s.title,
+            seconds: timings[s.id],
+            ...(ctx.results[s.id].omitted ? { omitted: ctx.results[s.id].omitted } : {}),
+            numbers: ctx.results[s.id].numbers,
+          },
         ]),
       ),
     });
@@ -154,15 +196,20 @@ export async function runLab(o: LabOptions, log: (s: string) => void): Promise<L
       if (stop) throw new Interrupted();
       log(`${head} …`);
       const t0 = performance.now();
-      const result = await STAGE_FNS[sec.id](ctx);
+      const cpu0 = process.cpuUsage();
+      const result = await stageFns[sec.id](ctx).catch((err) => {
+        throw err instanceof JobStopped ? new Interrupted() : err;
+      });
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuSeconds = (cpu.user + cpu.system) / 1e6;
       ctx.results[sec.id] = result;
       timings[sec.id] = seconds;
       manifest.stages[sec.id] = { key: keys[sec.id], seconds, finishedAt: new Date().toISOString(), result };
       await writeManifest(o.out, manifest);
       await writeReport();
-      summary.stages.push({ id: sec.id, title: sec.title, seconds, cached: false });
-      log(`${head}: done in ${seconds.toFixed(1)} s`);
+      summary.stages.push({ id: sec.id, title: sec.title, seconds, cpuSeconds, cached: false });
+      log(`${head}: done in ${seconds.toFixed(1)} s (${cpuSeconds.toFixed(1)} s CPU)`);
     }
   } catch (err) {
     if (!(err instanceof Interrupted)) throw err;

@@ -7,6 +7,7 @@
  */
 import { dirname, join } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
+import { JobStopped } from '@convlens/core/jobs/job';
 import { pickLayer } from '@convlens/core/methods/explain/common';
 import { explainMethods } from '@convlens/core/methods/explain/registry';
 import type { ExplainMethod, Explanation } from '@convlens/core/methods/explain/types';
@@ -17,6 +18,7 @@ import { grid, type RGBAImage } from '@convlens/core/render/image';
 import { drawExplanation } from '@convlens/core/render/overlay';
 import { stack } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
+import { openModel } from '../open/open-model.ts';
 import { type CamHeadSummary, camHeadCommand } from '../tasks/cam-head.ts';
 import { loadRun } from '../train/load-run.ts';
 import { deconvTop9 } from './deconv-top9.ts';
@@ -59,23 +61,27 @@ export const CAM_CONV_FILTERS = 128;
  * over the image barely tell digits apart: 11–37% after 2 epochs, against 91% with it (measured).
  */
 async function gapModel(ctx: LabContext, layer: string): Promise<CamHeadSummary> {
+  const model = await openModel(ctx.runDir);
   try {
-    return await camHeadCommand({
-      run: ctx.runDir,
-      out: join(dirname(ctx.runDir), 'run-cam'),
-      layer,
-      conv: CAM_CONV_FILTERS,
-      lr: 0.005,
-      batchSize: 64,
-      epochs: ctx.settings.camEpochs,
-      force: true,
-      dataDir: ctx.dataDir,
-      download: ctx.download ?? true,
-      backend: ctx.settings.backend,
-    });
+    return await camHeadCommand(
+      {
+        model,
+        out: join(dirname(ctx.runDir), 'run-cam'),
+        layer,
+        conv: CAM_CONV_FILTERS,
+        lr: 0.005,
+        batchSize: 64,
+        epochs: ctx.settings.camEpochs,
+        force: true,
+        dataDir: ctx.dataDir,
+        download: ctx.download ?? true,
+      },
+      { shouldStop: ctx.stopRequested },
+    );
   } catch (err) {
-    if ((err as { exitCode?: number }).exitCode === 130) throw new Interrupted();
-    throw err;
+    throw err instanceof JobStopped ? new Interrupted() : err;
+  } finally {
+    model.dispose();
   }
 }
 

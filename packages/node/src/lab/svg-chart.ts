@@ -89,26 +89,48 @@ export function lineChart(
 }
 
 /** A confusion matrix: row-normalized colour (white → blue), raw counts in the cells, axis titles. */
-export function confusionChart(confusion: number[][], names: string[], title: string, subtitle = ''): string {
+/**
+ * Rows = true classes (`names`), columns = predicted classes (`columns`, default the same; a pretrained
+ * model's dataset classes plus "other"). Long names get a wider margin and slanted column labels.
+ */
+export function confusionChart(
+  confusion: number[][],
+  names: string[],
+  title: string,
+  subtitle = '',
+  columns: string[] = names,
+): string {
   const K = confusion.length;
-  const cell = Math.max(28, Math.min(44, Math.floor(440 / K)));
-  const m = { l: 84, t: 84, r: 20, b: 40 };
-  const W = Math.max(m.l + K * cell + m.r, 460);
+  const C = columns.length;
+  const cell = Math.max(28, Math.min(44, Math.floor(440 / Math.max(K, C))));
+  const longest = (xs: string[]) => Math.max(0, ...xs.map((n) => n.length));
+  const slant = longest(columns) * 6.5 > cell;
+  const left = Math.max(84, Math.ceil(longest(names) * 6.5) + 30);
+  const top = slant ? Math.max(84, Math.ceil(longest(columns) * 4.8) + 56) : 84;
+  const m = { l: left, t: top, r: slant ? 60 : 20, b: 40 };
+  const W = Math.max(m.l + C * cell + m.r, 460);
   const H = m.t + K * cell + m.b;
   const parts: string[] = [`<rect width="${W}" height="${H}" fill="white"/>`];
   parts.push(
     `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14" font-weight="bold">${esc(title)}</text>`,
     `<text x="${W / 2}" y="38" text-anchor="middle" font-size="11">${esc(subtitle)}</text>`,
-    `<text x="${m.l + (K * cell) / 2}" y="${m.t - 30}" text-anchor="middle" font-size="12">predicted class</text>`,
+    `<text x="${m.l + (C * cell) / 2}" y="${slant ? 56 : m.t - 30}" text-anchor="middle" font-size="12">predicted class</text>`,
     `<text transform="translate(18 ${m.t + (K * cell) / 2}) rotate(-90)" text-anchor="middle" font-size="12">true class</text>`,
   );
+  for (let c = 0; c < C; c++) {
+    const x = m.l + c * cell + cell / 2;
+    parts.push(
+      slant
+        ? `<text transform="translate(${x} ${m.t - 8}) rotate(-40)" font-size="11">${esc(columns[c])}</text>`
+        : `<text x="${x}" y="${m.t - 8}" text-anchor="middle" font-size="11">${esc(columns[c])}</text>`,
+    );
+  }
   for (let r = 0; r < K; r++) {
     const total = confusion[r].reduce((a, b) => a + b, 0) || 1;
     parts.push(
       `<text x="${m.l - 8}" y="${m.t + r * cell + cell / 2 + 4}" text-anchor="end" font-size="11">${esc(names[r])}</text>`,
-      `<text x="${m.l + r * cell + cell / 2}" y="${m.t - 8}" text-anchor="middle" font-size="11">${esc(names[r])}</text>`,
     );
-    for (let c = 0; c < K; c++) {
+    for (let c = 0; c < C; c++) {
       const v = confusion[r][c];
       const t = v / total;
       const shade = (base: number) => Math.round(255 - t * (255 - base));
@@ -120,12 +142,12 @@ export function confusionChart(confusion: number[][], names: string[], title: st
     }
   }
   parts.push(
-    `<text x="${m.l}" y="${H - 12}" font-size="11">colour: share of the true class's row (white 0 → dark blue 1); numbers: counts</text>`,
+    `<text x="${Math.min(m.l, 16)}" y="${H - 12}" font-size="11">colour: share of the true class's row (white 0 → dark blue 1); numbers: counts</text>`,
   );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}"><g ${FONT} fill="#222">${parts.join('')}</g></svg>`;
 }
 
-/** Rasterizes an SVG string to RGBA (for writePng). */
-export async function svgToImage(svg: string) {
-  return toRgba(sharp(Buffer.from(svg)));
+/** Rasterizes an SVG string to RGBA (for writePng), `scale` times its own size (crisp text). */
+export async function svgToImage(svg: string, scale = 1) {
+  return toRgba(sharp(Buffer.from(svg), scale === 1 ? {} : { density: 72 * scale }));
 }
