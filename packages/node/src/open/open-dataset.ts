@@ -6,7 +6,7 @@
  * preprocessing (core data/batches.ts `preprocess`), so every command sees the same pixels.
  */
 import { stat } from 'node:fs/promises';
-import { relative } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import type { DataProvenance, ImageSet, LabelArray } from '@convlens/core/data/types';
 import { DATASET_NAMES } from '../data/catalog.ts';
 import type { DownloadOptions } from '../data/download.ts';
@@ -292,11 +292,17 @@ async function imageFolder(root: string, model: OpenedModel, o: OpenDatasetOptio
     height,
     width,
     channels,
-    source: (i) => relative(process.cwd(), files[i]?.path ?? '') || files[i]?.path,
+    source: (i) => shortPath(files[i]?.path ?? ''),
     read,
     chunks: (indices, chunk) => chunked(read, indices ?? range(files.length), chunk),
     skipped,
   };
+}
+
+/** Relative to the working directory when inside it, else absolute (no '../../tmp/…'). */
+function shortPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : resolve(path);
 }
 
 /** Runs fn over items with at most `limit` in flight; results in order. */
