@@ -1,9 +1,11 @@
 /**
- * Which layers the lab looks inside on a model it did not build: a few conv layers spread over depth,
- * each read after its batch norm and before its activation: a clipping activation (MobileNet's ReLU6)
- * ties the strongest units at its ceiling (top-9 patches become arbitrary) and stops the gradients of
- * activation maximization there. With the kernels worth drawing: the conv's own, or for a 1×1
- * (pointwise) conv the spatial conv feeding it (MobileNet's depthwise 3×3).
+ * Which layers the lab looks inside on a model it did not build: a few conv layers spread over depth.
+ * Statistics and maximization read each after its batch norm, before its activation: a clipping
+ * activation (MobileNet's ReLU6) ties the strongest units at its ceiling (top-9 patches become
+ * arbitrary) and stops the gradients of activation maximization there. Feature maps are drawn after the
+ * activation, what the next layer sees (one colour scale per layer would otherwise be set by a single
+ * channel whose normalized values reach ±30). Kernels: the conv's own, or for a 1×1 (pointwise) conv the
+ * spatial conv feeding it (MobileNet's depthwise 3×3).
  */
 import type { tf } from '@convlens/core/engine/backend';
 
@@ -25,14 +27,14 @@ const spatialSize = (l: tf.layers.Layer): number[] | undefined => {
     : undefined;
 };
 
-/** conv → batch norm: the batch norm when it is the conv's one consumer, else the conv. */
-function afterNormalization(conv: L): L {
+/** The last layer of the chain conv → `kinds`… (each the previous one's only consumer). */
+function follow(conv: L, kinds: ReadonlySet<string>): L {
   let l = conv;
   for (;;) {
     const out = l.outboundNodes ?? [];
     if (out.length !== 1) return l;
     const next = out[0].outboundLayer;
-    if (!NORMALIZE.has(next.getClassName())) return l;
+    if (!kinds.has(next.getClassName())) return l;
     l = next;
   }
 }
@@ -62,7 +64,10 @@ function filterLayer(layer: L): string | undefined {
 }
 
 export interface FeatureLayers {
+  /** Statistics and maximization: after the batch norm. */
   layers: string[];
+  /** Feature maps: after the activation. */
+  mapLayers: string[];
   filterLayers: string[];
 }
 
@@ -110,8 +115,14 @@ export function chooseFeatureLayers(
               ),
             ),
           ];
-    chosen = picks.map(afterNormalization);
+    chosen = picks;
   }
+  // --layers are taken as named; a chosen conv is read after its norm (statistics) and activation (maps).
+  const convs = requested?.length ? undefined : chosen;
   const filterLayers = [...new Set(chosen.map(filterLayer).filter((n): n is string => n !== undefined))];
-  return { layers: chosen.map((l) => l.name), filterLayers };
+  return {
+    layers: (convs ? convs.map((l) => follow(l, NORMALIZE)) : chosen).map((l) => l.name),
+    mapLayers: (convs ? convs.map((l) => follow(l, FOLLOW)) : chosen).map((l) => l.name),
+    filterLayers,
+  };
 }

@@ -54,8 +54,8 @@ export const SECTIONS: SectionSpec[] = [
       'Argmax-filter and mode maps: per pixel, which filter responds most, and per class the most frequent such filter; top-9 patches: the receptive-field crops that excite a filter most. Receptive fields say how much of the input each layer sees.',
     ],
     explainPretrained: [
-      'A few layers spread over the depth of the network, each read after its batch normalization and before its activation (MobileNet’s ReLU6 clips at 6, which would tie the strongest units). Feature maps: what each layer computes for one image (one tile per channel, one colour scale per layer). Filters: the kernels of the first layer, and the spatial (depthwise) kernels feeding the deeper layers.',
-      'Over the dataset: the mean output of every channel per class (channels bright for one class only are class-specific), the argmax-channel and per-class mode maps, and the top-9 patches: for a channel, the nine image regions — each cut to the unit’s receptive field — that excite it most. Early layers respond to colours and edges, deep ones to object parts.',
+      'A few conv layers spread over the depth of the network. Feature maps: what each computes for one image after its activation, i.e. what the next layer sees (one tile per channel, one colour scale per layer). Filters: the kernels of the first layer, and the spatial (depthwise) kernels feeding the deeper layers.',
+      'Over the dataset, each conv read after its batch normalization and before its activation (MobileNet’s ReLU6 clips at 6, which would tie the strongest units): the mean output of every channel per class (channels bright for one class only are class-specific), the argmax-channel and per-class mode maps, and the top-9 patches: for a channel, the nine image regions — each cut to the unit’s receptive field — that excite it most. Early layers respond to colours and edges, deep ones to object parts.',
     ],
   },
   {

@@ -136,12 +136,12 @@ export async function ptInsideStage(ctx: LabContext): Promise<StageResult> {
   // The mergeable statistics (MBs) are not part of the report; the figures and index.json are.
   await rm(fig('stats/partial.json'), { force: true });
   const rf = await receptiveFieldCommand({ model });
-  const shown = new Set(p.layers);
+  const shown = new Set([...p.layers, ...p.mapLayers]);
   const rfRows = rf.layers.filter((l) => shown.has(l.layer) || p.filterLayers.includes(l.layer));
   return {
     figures: [...activations, ...filters, ...statsFigs],
     notes: [
-      `Layers shown: ${p.layers.join(', ')}${p.layers.length < 5 ? ' (spread over the network’s depth; choose others with --layers)' : ''}. Figures show the first ${p.maxChannels} channels of each layer.`,
+      `Layers: ${p.layers.join(', ')}${p.mapLayers.join() !== p.layers.join() ? ` for the statistics (after batch norm, before the activation), ${p.mapLayers.join(', ')} for the feature maps (after the activation)` : ''}; choose others with --layers. Figures show the first ${p.maxChannels} channels of each layer.`,
       `Statistics over ${stats.images} images (${stats.imagesPerSecond.toFixed(1)} img/s)${stats.labels === 'predicted' ? ', classes = the model’s predictions (the images have no labels)' : ''}.`,
     ],
     tables: [
@@ -161,6 +161,7 @@ export async function ptInsideStage(ctx: LabContext): Promise<StageResult> {
     ],
     numbers: {
       layers: p.layers,
+      mapLayers: p.mapLayers,
       filterLayers: p.filterLayers,
       activationImages: probes,
       statsImages: stats.images,
