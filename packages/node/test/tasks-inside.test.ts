@@ -210,6 +210,7 @@ describe('stats over any dataset', () => {
 describe('activations, filters and receptive fields of a model that is not a run', () => {
   it('activations of an image file: the logits are the model’s own on that image', async () => {
     const out = join(root, 'act');
+    const before = tf.memory().numTensors;
     const r = await activationsCommand({
       model: m,
       input: { image: join(folder, '2', `${pad(30)}.png`) },
@@ -228,6 +229,7 @@ describe('activations, filters and receptive fields of a model that is not a run
       ).arraySync(),
     ) as number[][];
     expect(maxDiff(logits, want[0])).toBeLessThan(1e-5);
+    expect(tf.memory().numTensors).toBe(before);
     // The same image by dataset index carries its label.
     const byIndex = await activationsCommand({
       model: m,

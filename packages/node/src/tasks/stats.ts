@@ -76,7 +76,7 @@ export interface StatsSummary {
 }
 
 /** Class maps and mode counts of all layers together stay under this (they are float64/uint32 per class and unit). */
-const ACCUMULATOR_BUDGET = 192 * 2 ** 20;
+const ACCUMULATOR_BUDGET = 64 * 2 ** 20;
 /** Models with at most this many classes keep every class; larger ones only the classes present. */
 const ALL_CLASSES_UP_TO = 32;
 /** Layers that pass a conv's maps on unchanged in shape: mode maps mean the same after them. */
