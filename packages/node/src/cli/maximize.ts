@@ -128,6 +128,11 @@ export function registerMaximizeCommand(program: Command): void {
       ).argParser(oneOf('parameterization', PARAMETERIZATIONS)),
     )
     .option(
+      '--decay <p>',
+      `with --param fourier: frequency f learns at 1/f^p (larger: smoother)${dflt('decay')}`,
+      numberIn('--decay', 0, 4),
+    )
+    .option(
       '--noise <a>',
       `start-noise amplitude, a fraction of the pixel range${dflt('noise')}`,
       numberIn('--noise', 0, 1),

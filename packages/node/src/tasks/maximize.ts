@@ -64,6 +64,8 @@ export interface MaximizeTaskOptions {
   blurEvery?: number;
   blurSigma?: number;
   param?: ParameterizationName;
+  /** Fourier spectrum decay: 1/f^decay (Lucid's decay_power). */
+  decay?: number;
   /** Start-noise amplitude, a fraction of the pixel range. */
   noise?: number;
   seed?: number;
@@ -298,6 +300,7 @@ export async function maximizeTask(
     blurEvery: o.blurEvery ?? d.blurEvery,
     blurSigma: o.blurSigma ?? d.blurSigma,
     parameterization: o.param ?? d.parameterization,
+    decay: o.decay ?? d.decay,
     noise: o.noise ?? d.noise,
     seed: o.seed ?? 0,
   };

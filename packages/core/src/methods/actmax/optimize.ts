@@ -50,6 +50,8 @@ export interface MaximizeOptions extends TransformOptions {
   parameterization?: ParameterizationName;
   /** Colour decorrelation for fourier on RGB (default true). */
   decorrelate?: boolean;
+  /** Fourier spectrum decay: frequency f learns at 1/f^decay (Lucid's decay_power; default 1). */
+  decay?: number;
   /** Seed for the start noise and the transforms (default 0). */
   seed?: number;
   /** Start image (H·W·C floats in the range) instead of noise; every objective starts from it. */
@@ -113,6 +115,7 @@ export const DEFAULTS = {
   blurSigma: 0.5,
   parameterization: 'pixel' as ParameterizationName,
   decorrelate: true,
+  decay: 1,
   seed: 0,
   noise: 0.2,
   jitter: 0,
@@ -141,7 +144,7 @@ function resolve(o: MaximizeOptions): ResolvedOptions {
     PARAMETERIZATIONS.includes(r.parameterization),
     `unknown parameterization '${r.parameterization}' (valid: ${PARAMETERIZATIONS.join(', ')})`,
   );
-  for (const k of ['tvWeight', 'lpWeight', 'jitter', 'scale', 'rotate', 'noise'] as const)
+  for (const k of ['tvWeight', 'lpWeight', 'jitter', 'scale', 'rotate', 'noise', 'decay'] as const)
     check(Number.isFinite(r[k]) && r[k] >= 0, `${k} must be a finite number ≥ 0, got ${r[k]}`);
   check(r.tvBeta > 0 && r.lpP > 0, 'tvBeta and lpP must be > 0');
   check(r.scale < 1, `scale must be < 1, got ${r.scale}`);
@@ -229,7 +232,7 @@ export async function maximize(
   const pre = options.preprocess ? modelInput(options.preprocess, [h, w, c]) : null;
   const param: Parameterization =
     r.parameterization === 'fourier'
-      ? fourierParameterization(B, h, w, c, { range: r.range, decorrelate: r.decorrelate })
+      ? fourierParameterization(B, h, w, c, { range: r.range, decorrelate: r.decorrelate, decay: r.decay })
       : pixelParameterization(B, h, w, c);
   const mean = std ? tf.tensor4d(std.mean, [1, h, w, c]) : null;
   const invStd = std
