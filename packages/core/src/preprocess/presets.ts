@@ -126,7 +126,7 @@ export function applyPreprocess(
 
 function checkedRange(p: Preprocess): [number, number] {
   const r = p.range;
-  if (!r || r.length !== 2 || !(r[0] < r[1]))
+  if (r?.length !== 2 || !(r[0] < r[1]))
     throw new Error('preset range needs range [low, high] with low < high');
   return r;
 }

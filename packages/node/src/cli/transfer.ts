@@ -6,10 +6,10 @@ import { initBackend } from '@convlens/core/engine/backend';
 import { PRESETS } from '@convlens/core/preprocess/presets';
 import { type Command, Option } from 'commander';
 import { hasModel } from '../io/model-io.ts';
+import { type Progress, progressBar } from '../progress/progress-bar.ts';
 import { runTransfer, type TransferOptions } from '../transfer/transfer.ts';
 import { action, backendOption, log } from './common.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
-import { type Progress, progressBar } from '../progress/progress-bar.ts';
 
 export async function transferCommand(o: any) {
   if (!o.force && (await hasModel(`${o.out}/model`)))
