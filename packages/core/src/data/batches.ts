@@ -7,7 +7,7 @@
 import { applyPreprocess, type Preprocess } from '../preprocess/presets.ts';
 import { type AugmentParams, augmentBatch, isIdentityParams, validateAugmentParams } from './augment.ts';
 import { createRng, mixSeed, shuffleInPlace } from './rng.ts';
-import { imageSize } from './split.ts';
+import { imageSize, newLabels } from './split.ts';
 import { applyStandardizer, type Standardizer } from './standardize.ts';
 import type { ImageSet, LabelArray } from './types.ts';
 
@@ -120,7 +120,7 @@ export function* batchIterator(
     if (augment) x = augmentBatch(x, set.height, set.width, set.channels, augment, augRng, false);
     if (standardizer) applyStandardizer(standardizer, x);
     if (opts.preprocess) x = preprocessBatch(opts.preprocess, x, set.channels, imageSize(set));
-    const y = new (set.labels.constructor as Uint8ArrayConstructor)(idx.length);
+    const y = newLabels(set.labels, idx.length);
     for (let k = 0; k < idx.length; k++) y[k] = set.labels[idx[k]];
     yield { x, y, size: idx.length, indices: idx };
   }

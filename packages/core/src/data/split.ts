@@ -70,11 +70,19 @@ export function imageSize(set: ImageSet): number {
   return set.height * set.width * set.channels;
 }
 
+/**
+ * A label array of the same width as `like` (not `like.constructor`: IDX labels may be a Node Buffer,
+ * whose constructor is deprecated and whose from() ignores a map function).
+ */
+export function newLabels(like: LabelArray, n: number): LabelArray {
+  return like instanceof Uint16Array ? new Uint16Array(n) : new Uint8Array(n);
+}
+
 /** A new ImageSet holding copies of the chosen examples, in the order given. */
 export function subset(set: ImageSet, idx: ArrayLike<number>): ImageSet {
   const size = imageSize(set);
   const images = new Uint8Array(idx.length * size);
-  const labels = new (set.labels.constructor as Uint8ArrayConstructor)(idx.length);
+  const labels = newLabels(set.labels, idx.length);
   for (let k = 0; k < idx.length; k++) {
     const i = idx[k];
     if (!Number.isInteger(i) || i < 0 || i >= set.count) {

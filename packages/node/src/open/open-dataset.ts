@@ -7,6 +7,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
+import { newLabels } from '@convlens/core/data/split';
 import type { DataProvenance, ImageSet, LabelArray } from '@convlens/core/data/types';
 import { DATASET_NAMES } from '../data/catalog.ts';
 import type { DownloadOptions } from '../data/download.ts';
@@ -153,7 +154,7 @@ function inMemory(
   const read = async (indices: ArrayLike<number>): Promise<Chunk> => {
     const idx = Uint32Array.from(indices);
     const images = new Uint8Array(idx.length * size);
-    const labels = new (set.labels.constructor as Uint8ArrayConstructor)(idx.length);
+    const labels = newLabels(set.labels, idx.length);
     for (let k = 0; k < idx.length; k++) {
       const i = idx[k];
       if (!(i < set.count))

@@ -8,6 +8,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchIterator } from '@convlens/core/data/batches';
+import { newLabels } from '@convlens/core/data/split';
 import type { ImageSet } from '@convlens/core/data/types';
 import { tf } from '@convlens/core/engine/backend';
 import { defaultProbeLayers, resolveProbeLayers } from '@convlens/core/inspect/probe';
@@ -108,8 +109,7 @@ function selection(d: OpenedDataset, limit?: number): { indices: Uint32Array; na
 /** One batch of bytes as model input, labelled with `labels` (by dataset index). */
 function modelBatch(m: OpenedModel, chunk: Chunk, labels: ArrayLike<number>) {
   const { set: s, indices } = chunk;
-  // Not s.labels.constructor: IDX labels may be a Buffer, whose from() ignores the map function.
-  const relabelled = s.labels instanceof Uint16Array ? new Uint16Array(s.count) : new Uint8Array(s.count);
+  const relabelled = newLabels(s.labels, s.count);
   indices.forEach((i, k) => {
     relabelled[k] = labels[i];
   });
