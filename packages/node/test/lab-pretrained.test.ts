@@ -169,9 +169,9 @@ describe('convlens lab --model DIR --dataset PHOTOS (a model it does not train)'
 
   it('looks inside, maximizes every class and explains with the faithfulness table', async () => {
     const { part1, part2, part3 } = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')).stages;
-    // The conv layers read after their batch norm (statistics) and activation (maps); kernels of both.
-    expect(part1.numbers.layers).toEqual(['conv1_bn', 'conv2_bn']);
-    expect(part1.numbers.mapLayers).toEqual(['conv1_relu', 'conv2_relu']);
+    // The convs read after their batch norm and activation, maximized before it; kernels of both.
+    expect(part1.numbers.layers).toEqual(['conv1_relu', 'conv2_relu']);
+    expect(Object.keys(part2.numbers.layers)).toEqual(['conv1_bn', 'conv2_bn']);
     expect(part1.numbers.filterLayers).toEqual(['conv1', 'conv2']);
     expect(part1.numbers.statsImages).toBe(expected.length);
     expect(part2.numbers.classes.map((c: { class: number }) => c.class)).toEqual(NAMES.map((_, k) => k));

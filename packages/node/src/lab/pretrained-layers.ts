@@ -1,11 +1,10 @@
 /**
- * Which layers the lab looks inside on a model it did not build: a few conv layers spread over depth.
- * Statistics and maximization read each after its batch norm, before its activation: a clipping
- * activation (MobileNet's ReLU6) ties the strongest units at its ceiling (top-9 patches become
- * arbitrary) and stops the gradients of activation maximization there. Feature maps are drawn after the
- * activation, what the next layer sees (one colour scale per layer would otherwise be set by a single
- * channel whose normalized values reach ±30). Kernels: the conv's own, or for a 1×1 (pointwise) conv the
- * spatial conv feeding it (MobileNet's depthwise 3×3).
+ * Which layers the lab looks inside on a model it did not build: a few conv layers spread over depth,
+ * each read after its batch norm and activation — what the next layer sees, on the activation's own
+ * scale (before it, one channel whose normalized values reach ±30 sets every map's colours). Units are
+ * maximized before the activation, as Lucid does (its `_pre_relu` layers): ReLU6 passes no gradient
+ * once a unit is past 6. Kernels: the conv's own, or for a 1×1 (pointwise) conv the spatial conv feeding
+ * it (MobileNet's depthwise 3×3).
  */
 import type { tf } from '@convlens/core/engine/backend';
 
@@ -64,10 +63,10 @@ function filterLayer(layer: L): string | undefined {
 }
 
 export interface FeatureLayers {
-  /** Statistics and maximization: after the batch norm. */
+  /** Feature maps and statistics: after the batch norm and activation. */
   layers: string[];
-  /** Feature maps: after the activation. */
-  mapLayers: string[];
+  /** Unit maximization: before the activation (after the batch norm). */
+  unitLayers: string[];
   filterLayers: string[];
 }
 
@@ -117,12 +116,12 @@ export function chooseFeatureLayers(
           ];
     chosen = picks;
   }
-  // --layers are taken as named; a chosen conv is read after its norm (statistics) and activation (maps).
+  // --layers are taken as named; a chosen conv is read after its norm and activation.
   const convs = requested?.length ? undefined : chosen;
   const filterLayers = [...new Set(chosen.map(filterLayer).filter((n): n is string => n !== undefined))];
   return {
-    layers: (convs ? convs.map((l) => follow(l, NORMALIZE)) : chosen).map((l) => l.name),
-    mapLayers: (convs ? convs.map((l) => follow(l, FOLLOW)) : chosen).map((l) => l.name),
+    layers: (convs ? convs.map((l) => follow(l, FOLLOW)) : chosen).map((l) => l.name),
+    unitLayers: (convs ? convs.map((l) => follow(l, NORMALIZE)) : chosen).map((l) => l.name),
     filterLayers,
   };
 }

@@ -29,7 +29,14 @@ export function pretrainedStageKeys(s: LabSettings): Record<string, string> {
       p.topK,
       p.maxChannels,
     ]),
-    part2: stageKey('pt-part2', [base, p.classes, p.actmaxSteps, p.unitSteps, p.filtersPerLayer, p.layers]),
+    part2: stageKey('pt-part2', [
+      base,
+      p.classes,
+      p.actmaxSteps,
+      p.unitSteps,
+      p.filtersPerLayer,
+      p.unitLayers,
+    ]),
     part3: stageKey('pt-part3', [
       base,
       p.explainImages,

@@ -34,10 +34,10 @@ export interface PretrainedSettings {
   limit?: number;
   /** Big: an input over 64 px a side (ImageNet-size); sizes below are bounded for it. */
   big: boolean;
-  /** Layers of the statistics and maximizations (each conv's output after its batch norm). */
+  /** Layers shown inside the network: feature maps and statistics (each conv after its norm and activation). */
   layers: string[];
-  /** Layers whose feature maps are drawn (the same convs after their activation). */
-  mapLayers: string[];
+  /** The same convs before their activation: where units are maximized. */
+  unitLayers: string[];
   /** Where each shown layer's kernels are drawn: its own conv, or the spatial conv feeding a 1×1 one. */
   filterLayers: string[];
   /** Dataset images whose feature maps are shown. */
@@ -242,7 +242,7 @@ export async function openPretrained(o: LabOptions, log: (s: string) => void): P
       limit: o.limit,
       big,
       layers: choice.layers,
-      mapLayers: choice.mapLayers,
+      unitLayers: choice.unitLayers,
       filterLayers: choice.filterLayers,
       fmapImages: quick ? 1 : 2,
       statsImages: Math.min(indices.length, big ? (quick ? 64 : 400) : quick ? 300 : 2000),

@@ -54,8 +54,8 @@ export const SECTIONS: SectionSpec[] = [
       'Argmax-filter and mode maps: per pixel, which filter responds most, and per class the most frequent such filter; top-9 patches: the receptive-field crops that excite a filter most. Receptive fields say how much of the input each layer sees.',
     ],
     explainPretrained: [
-      'A few conv layers spread over the depth of the network. Feature maps: what each computes for one image after its activation, i.e. what the next layer sees (one tile per channel, one colour scale per layer). Filters: the kernels of the first layer, and the spatial (depthwise) kernels feeding the deeper layers.',
-      'Over the dataset, each conv read after its batch normalization and before its activation (MobileNet’s ReLU6 clips at 6, which would tie the strongest units): the mean output of every channel per class (channels bright for one class only are class-specific), the argmax-channel and per-class mode maps, and the top-9 patches: for a channel, the nine image regions — each cut to the unit’s receptive field — that excite it most. Early layers respond to colours and edges, deep ones to object parts.',
+      'A few conv layers spread over the depth of the network, each read after its batch normalization and activation: what the next layer sees. Feature maps: what each computes for one image (one tile per channel, one colour scale per layer). Filters: the kernels of the first layer, and the spatial (depthwise) kernels feeding the deeper layers.',
+      'Over the dataset: the mean output of every channel per class (channels bright for one class only are class-specific), the argmax-channel and per-class mode maps, and the top-9 patches: for a channel, the nine image regions — each cut to the unit’s receptive field — that excite it most. Early layers respond to colours and edges, deep ones to object parts. (Deep MobileNet units often reach ReLU6’s ceiling of 6 on several images: their order within the top 9 is then a tie.)',
     ],
   },
   {
@@ -66,7 +66,7 @@ export const SECTIONS: SectionSpec[] = [
       'Pairs of classes maximized together show what the model needs to see both digits at once (e.g. 1 & 7 share a stroke).',
     ],
     explainPretrained: [
-      'Gradient ascent on the input to maximize a class score (the logit, before softmax) or one unit of a layer. On an ImageNet model, plain pixel ascent finds high-frequency noise the model is sure about; the Lucid recipe used here makes images a person can read: the image is parameterized in a decorrelated Fourier basis (colours and frequencies scaled like natural images), and every step sees it jittered, scaled and rotated, so only patterns that survive those transforms grow.',
+      'Gradient ascent on the input to maximize a class score (the logit, before softmax) or one unit of a layer (before its activation, as Lucid does: ReLU6 passes no gradient past 6). On an ImageNet model, plain pixel ascent finds high-frequency noise the model is sure about; the Lucid recipe used here makes images a person can read: the image is parameterized in a decorrelated Fourier basis (colours and frequencies scaled like natural images), and every step sees it jittered, scaled and rotated, so only patterns that survive those transforms grow.',
     ],
   },
   {

@@ -83,7 +83,8 @@ export async function ptInsideStage(ctx: LabContext): Promise<StageResult> {
           input: { dataset: data, index },
           out: fig(rel),
           layers: p.layers,
-          maxChannels: p.maxChannels,
+          // 24 = a full 6 × 4 grid of tiles.
+          maxChannels: p.big ? 24 : p.maxChannels,
         },
         h,
       ),
@@ -136,12 +137,12 @@ export async function ptInsideStage(ctx: LabContext): Promise<StageResult> {
   // The mergeable statistics (MBs) are not part of the report; the figures and index.json are.
   await rm(fig('stats/partial.json'), { force: true });
   const rf = await receptiveFieldCommand({ model });
-  const shown = new Set([...p.layers, ...p.mapLayers]);
+  const shown = new Set(p.layers);
   const rfRows = rf.layers.filter((l) => shown.has(l.layer) || p.filterLayers.includes(l.layer));
   return {
     figures: [...activations, ...filters, ...statsFigs],
     notes: [
-      `Layers: ${p.layers.join(', ')}${p.mapLayers.join() !== p.layers.join() ? ` for the statistics (after batch norm, before the activation), ${p.mapLayers.join(', ')} for the feature maps (after the activation)` : ''}; choose others with --layers. Figures show the first ${p.maxChannels} channels of each layer.`,
+      `Layers: ${p.layers.join(', ')} (${p.layers.length < 5 ? 'spread over the network’s depth, ' : ''}choose others with --layers). Figures show the first ${p.maxChannels} channels of each layer.`,
       `Statistics over ${stats.images} images (${stats.imagesPerSecond.toFixed(1)} img/s)${stats.labels === 'predicted' ? ', classes = the model’s predictions (the images have no labels)' : ''}.`,
     ],
     tables: [
@@ -161,7 +162,6 @@ export async function ptInsideStage(ctx: LabContext): Promise<StageResult> {
     ],
     numbers: {
       layers: p.layers,
-      mapLayers: p.mapLayers,
       filterLayers: p.filterLayers,
       activationImages: probes,
       statsImages: stats.images,

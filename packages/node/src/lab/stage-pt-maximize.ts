@@ -48,7 +48,7 @@ export async function ptMaximizeStage(ctx: LabContext): Promise<StageResult> {
   const layers: Record<string, unknown> = {};
   const unitRows: RGBAImage[] = [];
   const shapes = new Map(model.model.layers.map((l) => [l.name, l.outputShape as number[]]));
-  for (const layer of p.layers) {
+  for (const layer of p.unitLayers) {
     const shape = shapes.get(layer) ?? [];
     const n = Math.min(p.filtersPerLayer, shape.at(-1) ?? 0);
     // A filter's mean over all positions is maximized by a texture; its unit at the centre shows the
