@@ -2,6 +2,7 @@
 export const REPORT_CSS = `
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 "DejaVu Sans",system-ui,sans-serif;color:#222;background:#fafafa}
+h1,p{overflow-wrap:anywhere}
 header,main,nav{max-width:1100px;margin:0 auto;padding:0 16px}
 header{padding-top:16px}
 h1{font-size:1.6em;margin:.4em 0}
