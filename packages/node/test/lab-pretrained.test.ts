@@ -5,13 +5,16 @@
  * stage, and bad input gets one line with nothing written.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { saveImported } from '../src/import/save-imported.ts';
+import { openPretrained } from '../src/lab/pretrained.ts';
+import { pretrainedStageKeys } from '../src/lab/pretrained-stages.ts';
+import { resolveSettings } from '../src/lab/settings.ts';
 import { type CliResult, errorLines, runCli } from './cli-helpers.ts';
 
 const NAMES = ['apple', 'bee', 'cloud', 'dune', 'ember', 'fern', 'glacier', 'harbor'];
@@ -202,6 +205,38 @@ describe('convlens lab --model DIR --dataset PHOTOS (a model it does not train)'
     const s = JSON.parse(again.stdout);
     expect(s.stages.map((x: { cached: boolean }) => x.cached)).toEqual(SECTIONS.map(() => true));
   }, 120_000);
+});
+
+describe('the pretrained lab’s cache keys', () => {
+  it('stay the same between identical runs and change when one image of the dataset changes', async () => {
+    const keys = async () => {
+      const p = await openPretrained(
+        { model: modelDir, dataset: photos, out: join(tmp, 'unused'), seed: 1, backend: 'wasm' },
+        () => {},
+      );
+      try {
+        return pretrainedStageKeys({
+          ...resolveSettings({ out: '', seed: 1, backend: 'wasm' }),
+          pretrained: p.settings,
+        });
+      } finally {
+        p.dispose();
+      }
+    };
+    const before = await keys();
+    expect(await keys()).toEqual(before);
+    // One image rewritten with other pixels: every stage that reads the data is recomputed.
+    const file = join(photos, NAMES[0], 'img-0.png');
+    const saved = await readFile(file);
+    await sharp(Buffer.from(image(5, 9)), { raw: { width: SIZE, height: SIZE, channels: 3 } })
+      .png()
+      .toFile(file);
+    const changed = await keys();
+    await writeFile(file, saved);
+    for (const id of ['data', 'test', 'part1', 'part2', 'part3'])
+      expect(changed[id], id).not.toBe(before[id]);
+    expect(changed.train).toBe(before.train);
+  });
 });
 
 describe('convlens lab on a pretrained model: bad input gets one line and exit 1, nothing written', () => {

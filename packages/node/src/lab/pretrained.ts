@@ -229,7 +229,7 @@ export async function openPretrained(o: LabOptions, log: (s: string) => void): P
       preprocess: `${describePreprocess(model.preprocess)}; images of another size: ${model.preprocess.resize === 'crop' ? 'shorter side resized, centre crop' : 'stretched'}`,
       scores:
         model.scores.kind === 'logits'
-          ? `logits at ${model.scores.from}`
+          ? `logits (layer ${model.scores.from})`
           : 'probabilities (no pre-softmax layer found)',
       dataset: {
         name: data.name,

@@ -24,7 +24,7 @@ export const SECTIONS: SectionSpec[] = [
       'Where the images came from, how they were split, and how many of each class there are. A strongly unbalanced class count would bias the classifier; look at the sample grid for mislabelled or odd examples.',
     ],
     explainPretrained: [
-      'The images given with --dataset, as the model sees them: every file decoded and brought to the model’s input size by its resize policy (the shorter side scaled, the centre cropped, for ImageNet-size models), class folders or CSV labels matched to the model’s class names. Look at the samples for crops that cut the object away and for labels the model cannot know.',
+      'The images the lab looks at (--dataset, or a training run’s own held-out split), as the model sees them: every file decoded and brought to the model’s input size by its resize policy (the shorter side scaled, the centre cropped, for ImageNet-size models), class folders or CSV labels matched to the model’s class names. Look at the samples for crops that cut the object away and for labels the model cannot know.',
     ],
   },
   {

@@ -41,7 +41,7 @@ export async function ptDataStage(ctx: LabContext): Promise<StageResult> {
         title:
           c < 0
             ? `unlabelled: the first ${tiles.length} images`
-            : `${className(model, c)} (class ${c}): ${members.length} image${members.length === 1 ? '' : 's'}`,
+            : `${className(model, c) === String(c) ? `class ${c}` : `${className(model, c)} (class ${c})`}: ${members.length} image${members.length === 1 ? '' : 's'}`,
         fontSize: 12,
         minWidth: 300,
       }),
