@@ -4,6 +4,7 @@
  * parameterization, jitter, scale and rotation, logits): the chosen classes, then a few units at the
  * centre of each chosen layer.
  */
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { grid, type RGBAImage } from '@convlens/core/render/image';
 import { labelledGrid } from '../figures/panels.ts';
@@ -21,15 +22,18 @@ export async function ptMaximizeStage(ctx: LabContext): Promise<StageResult> {
   const run = async (rel: string, label: string, o: Omit<MaximizeTaskOptions, 'out'>) => {
     if (ctx.stopRequested()) throw new Interrupted();
     const h = taskHooks(ctx, label, 'steps');
+    const out = join(ctx.out, 'figures/part2', rel);
     let r: MaximizeIndex;
     try {
-      const out = join(ctx.out, 'figures/part2', rel);
       r = await maximizeTask(model, { steps: p.actmaxSteps, seed: ctx.settings.seed, ...o, out }, h);
     } finally {
       h.close();
     }
     // A stopped optimization returns what it had: not a result to cache.
     if (r.stopped) throw new Interrupted();
+    // The float inputs (.npy, 600 kB each at 224×224×3) are a third of the report's bytes; the 8-bit
+    // PNG inputs stay (their probabilities are in the table).
+    await Promise.all(r.files.map((f) => rm(join(out, f.input.npy), { force: true })));
     return r;
   };
   const classes = await run('classes', 'maximize classes', { class: p.classes.join(',') });
@@ -95,6 +99,7 @@ export async function ptMaximizeStage(ctx: LabContext): Promise<StageResult> {
     figures,
     notes: [
       `${classes.style === 'lucid' ? 'Lucid' : 'keras-vis'} recipe: ${o.steps} Adam steps (lr ${o.learningRate}) on a ${o.parameterization} parameterization, jitter ${o.jitter}, scale ±${o.scale}, rotation ±${o.rotate}°, maximizing the class logit (${model.scores.kind === 'logits' ? `read at ${model.scores.from}` : 'the model has no pre-softmax layer: probabilities'}).`,
+      'The synthesized inputs themselves are beside each figure as 8-bit PNGs at the model’s size (inputs/*.png, in a labelled folder usable as --dataset); the float inputs (.npy) named in index.json are left out of the report to keep it small (`convlens maximize` writes them).',
       `Classes: ${p.classesWhy}${p.classes.length ? ` (choose with --classes)` : ''}. Optimizing took ${classes.summary.optimizeSeconds} s for the classes (${classes.summary.stepsPerSecond} steps/s, batch ${classes.summary.batch}).`,
     ],
     tables: [
