@@ -10,6 +10,10 @@
  *
  * Prints a table and writes OUT/measure.json. --per-class optimizes one class at a time (honest seconds
  * per class); by default all classes run as one batch and seconds per class are the batch's share.
+ *
+ * Measured with the defaults (Lucid-style, 256 steps, seed 0; 2 shared CPU cores, native backend): every
+ * class at p = 1.000 on 0.75 (PNG too); 8 of 10 in 0.25's top-5 (7 top-1, median rank 1; misses: coffee
+ * mug rank 6, mushroom rank 7); 90 s per class as a batch of 10.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -137,6 +137,13 @@ describe('a graph model', () => {
   it('maximizes classes (softmax: it has no logits to read, and says so) but refuses filters', async () => {
     const g = join(root, 'graph');
     const small = smallLayersModel([8, 8, 1]);
+    // Its biases are drawn unseeded: zero them so the model (and the numbers below) are the same every run.
+    for (const name of ['conv', 'dense']) {
+      const [k, b] = small.getLayer(name).getWeights();
+      const zero = tf.zerosLike(b);
+      small.getLayer(name).setWeights([k, zero]);
+      zero.dispose();
+    }
     await writeGraphModel(small, g);
     small.dispose();
     const gm = await openModel(join(g, 'model.json'), { preset: 'scale01' });
@@ -144,14 +151,16 @@ describe('a graph model', () => {
     try {
       const r = await maximizeTask(
         gm,
-        { class: '0', steps: 30, lr: 0.1, tv: 0, out: join(root, 'g-class') },
+        { class: '0', steps: 60, lr: 0.1, tv: 0, out: join(root, 'g-class') },
         { log: (l) => lines.push(l) },
       );
       expect(lines[0]).toMatch(/no pre-softmax scores found; maximizing the softmax probability instead/);
       expect(r.style).toBe('keras-vis');
       expect(r.files[0].terms[0]).toMatchObject({ kind: 'class', index: 0, space: 'probability' });
       expect(r.files[0].objective).toBeCloseTo(r.files[0].targetProbability!, 4);
-      expect(r.files[0].targetProbability!).toBeGreaterThan(r.files[0].curve[0] + 0.2);
+      // Measured: 0.175 at the first step, 0.617 after 60.
+      expect(r.files[0].curve[0]).toBeLessThan(0.25);
+      expect(r.files[0].targetProbability!).toBeGreaterThan(0.5);
       await expect(
         maximizeTask(gm, { layer: 'conv', filter: [0], out: join(root, 'g-filter') }),
       ).rejects.toThrow(

@@ -175,8 +175,8 @@ function slug(o: Objective, classNames: string[], named: boolean): string {
         ? `${t.layer}-f${t.index}`
         : `${t.layer}-u${t.index}`;
   const t = o.terms[0];
-  const name =
-    o.terms.length === 1 && t.kind === 'class' && named ? `-${shortClassName(classNames[t.index])}` : '';
+  const short = t.kind === 'class' && named ? shortClassName(classNames[t.index]) : String(t.index);
+  const name = o.terms.length === 1 && short !== String(t.index) ? `-${short}` : '';
   return `${o.minimize ? 'min-' : ''}${o.terms.map(one).join('+')}${name}`
     .replace(/[^\w.+-]+/g, '_')
     .slice(0, 120);
@@ -310,7 +310,10 @@ export async function maximizeTask(
     ob.terms.length === 1 && ob.terms[0].kind === 'class' ? ob.terms[0] : undefined;
   const labels = objectives.map((ob) => {
     const t = classTerm(ob);
-    return t && m.named ? `${describeObjective(ob)} (${named(t.index)})` : describeObjective(ob);
+    // MNIST's names are its indices: "class 3", not "class 3 (3)".
+    return t && named(t.index) !== String(t.index)
+      ? `${describeObjective(ob)} (${named(t.index)})`
+      : describeObjective(ob);
   });
   log(
     `maximizing ${objectives.length} target${objectives.length > 1 ? 's' : ''} of ${m.source} × ${tvWeights.length} tv weight${tvWeights.length > 1 ? 's' : ''}, ${settings.steps} steps each (${style} defaults, ${settings.parameterization}), batched`,
