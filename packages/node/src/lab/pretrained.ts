@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { extname, relative, resolve } from 'node:path';
+import { newLabels } from '@convlens/core/data/split';
 import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
 import { MODEL_NAMES } from '@convlens/core/models/zoo';
 import { describePreprocess } from '@convlens/core/preprocess/presets';
@@ -145,7 +146,7 @@ export function subsetDataset(d: OpenedDataset, indices: number[]): OpenedDatase
   const name = (i: number) =>
     d.kind === 'image-folder' ? relative(root, resolve(d.source(i))) : d.source(i);
   const map = Uint32Array.from(indices);
-  const labels = new (d.labels.constructor as Uint16ArrayConstructor)(map.length);
+  const labels = newLabels(d.labels, map.length);
   map.forEach((v, i) => {
     labels[i] = d.labels[v];
   });
