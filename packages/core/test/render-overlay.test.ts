@@ -56,6 +56,24 @@ describe('drawOverlay', () => {
     expect(overlayRange([2, 3, 4], false)).toEqual({ min: 0, max: 4 });
   });
 
+  it('ends the scale at the 99th percentile: a few outlier pixels saturate instead of blanking the rest', () => {
+    // 1,000 values 0..999 and 5 outliers at 1e6 (a saliency map's few hot pixels).
+    const values = [...Array.from({ length: 1000 }, (_, i) => i), 1e6, 1e6, 1e6, 1e6, 1e6];
+    const r = overlayRange(values, false);
+    // Sorted, index floor(0.99 · 1005) = 994 holds 994: the outliers do not set the scale.
+    expect(r).toEqual({ min: 0, max: 994 });
+    expect(
+      overlayRange(
+        values.map((v, i) => (i % 2 ? -v : v)),
+        true,
+      ),
+    ).toEqual({ min: -994, max: 994 });
+    // With the true maximum, value 500 would be drawn at the colormap's bottom; here it is mid-scale.
+    const img = drawOverlay(createImage(1005, 1), values, 1005, 1, { alpha: 1 });
+    expect(px(img, 500, 0).slice(0, 3)).toEqual(colour('inferno', Math.round((500 / 994) * 255)));
+    expect(px(img, 1002, 0).slice(0, 3)).toEqual(colour('inferno', 255));
+  });
+
   it('signed: rdbu around 0 (−m blue end, 0 white-ish middle, +m red end), alpha as given', () => {
     const base = createImage(3, 1, [0, 0, 0, 255]);
     const img = drawOverlay(base, [-1, 0, 0.5], 3, 1, { signed: true, alpha: 1 });

@@ -9,8 +9,13 @@
  *   "no evidence" and blow noise up to full contrast. Negative values (rounding) clamp to 0.
  * - signed maps (IG, gradient × input, LIME weights) go through rdbu over [−m, m], m = max |value|:
  *   blue negative, white 0, red positive, so the sign is never hidden by the range.
+ * - "max" is the 99th percentile of the values (of |value| for signed maps), as Captum's
+ *   visualize_image_attr clips outliers: pixel-level maps (saliency, IG) of a 224×224 photo put nearly
+ *   all their mass in a few hundred pixels, and on a true-max scale everything else is drawn as zero.
+ *   The top 1% saturate; smooth maps (CAMs, occlusion, segments) barely change, and maps of up to 100
+ *   values keep their true maximum.
  */
-import { type ColormapName, lut, type ValueRange, valueRange } from './colormap.ts';
+import { type ColormapName, lut, type ValueRange } from './colormap.ts';
 import { createImage, type RGBAImage, upscale } from './image.ts';
 
 /** The smallest map maximum treated as non-zero (an all-zero map is drawn at the colormap's bottom). */
@@ -32,14 +37,23 @@ export interface OverlayOptions {
   scale?: number;
 }
 
-/** The range the convention gives a map: [0, max] unsigned, [−m, m] signed. */
-export function overlayRange(values: ArrayLike<number>, signed: boolean): ValueRange {
-  const { min, max } = valueRange(values);
-  if (signed) {
-    const m = Math.max(Math.abs(min), Math.abs(max), TINY);
-    return { min: -m, max: m };
+/** The quantile of the values that ends the colour scale (see the convention above). */
+export const OVERLAY_QUANTILE = 0.99;
+
+/** The range the convention gives a map: [0, p] unsigned, [−p, p] signed, p = the `quantile` of the values. */
+export function overlayRange(
+  values: ArrayLike<number>,
+  signed: boolean,
+  quantile = OVERLAY_QUANTILE,
+): ValueRange {
+  const mags: number[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const v = signed ? Math.abs(values[i]) : values[i];
+    if (Number.isFinite(v)) mags.push(v);
   }
-  return { min: 0, max: Math.max(max, TINY) };
+  mags.sort((a, b) => a - b);
+  const p = Math.max(mags[Math.min(mags.length - 1, Math.floor(quantile * mags.length))] ?? 0, TINY);
+  return signed ? { min: -p, max: p } : { min: 0, max: p };
 }
 
 /**

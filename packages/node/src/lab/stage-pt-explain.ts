@@ -8,12 +8,12 @@ import { explainMethods } from '@convlens/core/methods/explain/registry';
 import type { ExplainMethod, Explanation } from '@convlens/core/methods/explain/types';
 import { type FaithfulnessTable, faithfulnessTable } from '@convlens/core/methods/faithfulness/table';
 import type { RGBAImage } from '@convlens/core/render/image';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import { labelledGrid } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
 import { exampleImage, fitImage, saveFigure } from './figures.ts';
 import { className, type PretrainedSettings, spread } from './pretrained.ts';
 import { modelBatch } from './pretrained-input.ts';
-import { drawReportOverlay } from './report-overlay.ts';
 import { byClass } from './stage-pt-data.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult } from './types.ts';
 
@@ -114,7 +114,7 @@ export async function ptExplainStage(ctx: LabContext): Promise<StageResult> {
         });
         for (const m of members) {
           const r = results.get(m.id)!;
-          tiles.push(await fitImage(drawReportOverlay(r.e, k, images[k]), TILE));
+          tiles.push(await fitImage(drawExplanation(r.e, k, images[k]), TILE));
           labels.push({ title: m.title, caption: [r.e.signed ? 'signed' : '≥ 0'] });
         }
       }

@@ -5,6 +5,7 @@
  * the model's guess and for the true class.
  */
 import { JobStopped } from '@convlens/core/jobs/job';
+import { drawExplanation } from '@convlens/core/render/overlay';
 import { labelledGrid } from '../figures/panels.ts';
 import { labelledPanel } from '../io/png.ts';
 import { CONFUSION_MAX_CLASSES, evaluate } from '../tasks/evaluate.ts';
@@ -12,7 +13,6 @@ import { findMethod } from './explain.ts';
 import { exampleImage, fitImage, saveFigure } from './figures.ts';
 import { className } from './pretrained.ts';
 import { modelBatch } from './pretrained-input.ts';
-import { drawReportOverlay } from './report-overlay.ts';
 import { confusionChart, svgToImage } from './svg-chart.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult } from './types.ts';
 
@@ -161,7 +161,7 @@ export async function ptTestStage(ctx: LabContext): Promise<StageResult> {
         .explain({ model: model.model, input: x, target: targets })
         .finally(() => x.dispose());
       const overlays = await Promise.all(
-        targets.map((_, j) => fitImage(drawReportOverlay(e, j, images[j >> 1]), TILE)),
+        targets.map((_, j) => fitImage(drawExplanation(e, j, images[j >> 1]), TILE)),
       );
       figures.push({
         ...(await saveFigure(
