@@ -14,7 +14,7 @@ import type { DownloadOptions } from '../data/download.ts';
 import { loadDataset } from '../data/load.ts';
 import { scanDatasetDir } from '../data/resolve.ts';
 import { readImage } from '../io/png.ts';
-import { planData } from '../train/data-plan.ts';
+import { planRunData } from '../train/data-plan.ts';
 import { mapClasses } from './class-map.ts';
 import { type ImageFile, listImages } from './image-files.ts';
 import type { OpenedModel } from './open-model.ts';
@@ -102,16 +102,7 @@ export async function openDataset(
 
 async function runHeldOut(model: OpenedModel, o: OpenDatasetOptions): Promise<OpenedDataset> {
   const config = model.run!.config;
-  const plan = await planData({
-    dataset: config.dataset,
-    dataDir: o.dataDir,
-    download: o.download,
-    downloadOptions: o.downloadOptions,
-    valFraction: config.valFraction,
-    seed: config.seed,
-    limit: config.limit,
-    scaling: 'unit',
-  });
+  const plan = await planRunData(config, o);
   const set = plan.test ?? plan.val;
   const what = plan.test ? 'test split' : 'held-out validation split (split from the test set)';
   return inMemory(config.dataset, `${config.dataset} ${what}`, set, model, plan.provenance);

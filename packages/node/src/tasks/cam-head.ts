@@ -25,7 +25,7 @@ import { saveModel } from '../io/model-io.ts';
 import type { OpenedDataset } from '../open/open-dataset.ts';
 import type { OpenedModel } from '../open/open-model.ts';
 import { saveCheckpoint } from '../train/checkpoint.ts';
-import { evalBatches, planData } from '../train/data-plan.ts';
+import { evalBatches, planRunData } from '../train/data-plan.ts';
 import { type RunConfig, readRunConfig, runPaths } from '../train/run-dir.ts';
 import { layersModel } from './layer-choice.ts';
 
@@ -133,17 +133,7 @@ function datasetData(o: CamHeadOptions, d: OpenedDataset, seed: number, batchSiz
 
 async function runData(o: CamHeadOptions, batchSize: number): Promise<CamData> {
   const config = o.model.run!.config;
-  const plan = await planData({
-    dataset: config.dataset,
-    dataDir: o.dataDir,
-    download: o.download,
-    downloadOptions: o.downloadOptions,
-    valFraction: config.valFraction,
-    seed: config.seed,
-    limit: config.limit,
-    scaling: config.scaling,
-    standardizer: config.standardizer,
-  });
+  const plan = await planRunData(config, o);
   const { train, val } = plan;
   const heldOut = plan.test ?? val;
   return {

@@ -7,6 +7,7 @@ import { fitStandardizer, type Standardizer, standardizerFromJSON } from '@convl
 import type { DataProvenance, ImageSet } from '@convlens/core/data/types';
 import { type LoadedDataset, loadDataset, trainValSplit } from '../data/load.ts';
 import type { ResolveOptions } from '../data/resolve.ts';
+import type { RunConfig } from './run-dir.ts';
 
 export interface DataPlanOptions extends ResolveOptions {
   dataset: string;
@@ -43,6 +44,19 @@ export async function planData(opts: DataPlanOptions): Promise<DataPlan> {
     provenance: split.provenance,
     standardizer,
   };
+}
+
+/** A run's data as it was trained: its dataset, seeded split, limit and stored standardizer. */
+export function planRunData(config: RunConfig, o: ResolveOptions): Promise<DataPlan> {
+  return planData({
+    ...o,
+    dataset: config.dataset,
+    valFraction: config.valFraction,
+    seed: config.seed,
+    limit: config.limit,
+    scaling: config.scaling,
+    standardizer: config.standardizer,
+  });
 }
 
 /** Inference batches over a whole set, in order, scaled as the run was trained. */
