@@ -5,11 +5,26 @@
  * itself comma-separated, an item is one synonym; a name shared by two classes asks for the index.
  */
 
-const norm = (s: string) =>
+/** A class name as compared: case, '_' and runs of spaces ignored. */
+export const normClassName = (s: string) =>
   s
     .toLowerCase()
     .replace(/[_\s]+/g, ' ')
     .trim();
+const norm = normClassName;
+
+/** Every class under its whole name and each comma-separated synonym (normalized), in index order. */
+export function classNameIndex(classNames: string[]): Map<string, number[]> {
+  const byName = new Map<string, number[]>();
+  classNames.forEach((name, i) => {
+    for (const key of new Set([name, ...name.split(',')].map(norm))) {
+      const list = byName.get(key) ?? [];
+      list.push(i);
+      byName.set(key, list);
+    }
+  });
+  return byName;
+}
 
 /** The first synonym: 'dalmatian' for 'dalmatian, coach dog, carriage dog'. */
 export const shortClassName = (name: string) => name.split(',')[0].trim() || name;
@@ -23,14 +38,7 @@ export function parseClassList(text: string, classNames: string[], flag = '--cla
   const items = text.split(',').map((s) => s.trim());
   if (items.some((s) => s === ''))
     throw new Error(`${flag} must be a comma-separated list of class indices or names, got '${text}'`);
-  const byName = new Map<string, number[]>();
-  classNames.forEach((name, i) => {
-    for (const key of new Set([name, ...name.split(',')].map(norm))) {
-      const list = byName.get(key) ?? [];
-      list.push(i);
-      byName.set(key, list);
-    }
-  });
+  const byName = classNameIndex(classNames);
   return items.map((item) => {
     if (/^\d+$/.test(item)) return Number(item);
     if (/^-\d+$/.test(item)) throw new Error(`${flag}: class indices are ≥ 0, got ${item}`);

@@ -4,6 +4,8 @@
  * 'Egyptian_cat'), by index ('0'…'N-1'), or, when nothing matches, in sorted order (torchvision's
  * ImageFolder rule), which is only right for a model trained on these folders.
  */
+import { classNameIndex, normClassName as norm } from './class-lookup.ts';
+
 export interface ClassMap {
   /** Model class index per dataset class; -1 for a class the model does not know. */
   toModel: number[];
@@ -11,24 +13,18 @@ export interface ClassMap {
   unknown: string[];
 }
 
-const norm = (s: string) =>
-  s
-    .toLowerCase()
-    .replace(/[_\s]+/g, ' ')
-    .trim();
-
 export function mapClasses(
   dataNames: string[],
   modelNames: string[],
   modelNamed: boolean,
   o: { strict?: boolean; source: string },
 ): ClassMap {
-  const byName = new Map<string, number>();
-  if (modelNamed)
-    modelNames.forEach((name, i) => {
-      for (const key of [name, ...name.split(',')]) if (!byName.has(norm(key))) byName.set(norm(key), i);
-    });
-  const named = dataNames.map((d) => byName.get(norm(d)) ?? -1);
+  const byName = modelNamed ? classNameIndex(modelNames) : new Map<string, number[]>();
+  // A folder named like a class's whole name takes that class; a shared synonym takes the first.
+  const named = dataNames.map((d) => {
+    const hits = byName.get(norm(d)) ?? [];
+    return hits.find((i) => norm(modelNames[i]) === norm(d)) ?? hits[0] ?? -1;
+  });
   const indexed = dataNames.map((d) => (/^\d+$/.test(d) && Number(d) < modelNames.length ? Number(d) : -1));
   const hits = (m: number[]) => m.filter((v) => v >= 0).length;
   let toModel: number[];
