@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { applyStandardizer, type Standardizer } from '@convlens/core/data/standardize';
 import type { ImageSet } from '@convlens/core/data/types';
+import type { LayerField } from '@convlens/core/inspect/receptive-field';
 import { createImage, type RGBAImage, upscale } from '@convlens/core/render/image';
 import sharp from 'sharp';
 import { toRgba, writePng } from '../io/png.ts';
@@ -79,4 +80,20 @@ export async function fitImage(img: RGBAImage, size: number): Promise<RGBAImage>
     kernel: 'lanczos3',
   });
   return toRgba(pipe);
+}
+
+/** The report's receptive-field table (zoo and pretrained labs). */
+export function receptiveFieldTable(layers: LayerField[]) {
+  return {
+    title: 'Receptive fields (input pixels): size, jump (stride between neighbouring units), start offset',
+    header: ['layer', 'type', 'output', 'size', 'jump', 'start'],
+    rows: layers.map((l) => [
+      l.layer,
+      l.className,
+      l.outSize ? l.outSize.join('×') : '–',
+      l.global ? 'whole input' : `${l.rows.size}×${l.cols.size}`,
+      `${l.rows.jump}×${l.cols.jump}`,
+      `${l.rows.start}, ${l.cols.start}`,
+    ]),
+  };
 }

@@ -11,6 +11,7 @@ import { activationsCommand } from '../tasks/activations.ts';
 import { filtersCommand } from '../tasks/filters.ts';
 import { receptiveFieldCommand } from '../tasks/receptive-field.ts';
 import { statsCommand } from '../tasks/stats.ts';
+import { receptiveFieldTable } from './figures.ts';
 import { indexFigures, taskHooks } from './stage-pt-inside.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult } from './types.ts';
 
@@ -84,21 +85,7 @@ export async function part1Stage(ctx: LabContext): Promise<StageResult> {
       notes: [
         `Activations for test images of digits ${s.activationDigits.join(', ')}; statistics over the first ${stats.images} test-split images (${stats.imagesPerSecond.toFixed(0)} img/s).`,
       ],
-      tables: [
-        {
-          title:
-            'Receptive fields (input pixels): size, jump (stride between neighbouring units), start offset',
-          header: ['layer', 'type', 'output', 'size', 'jump', 'start'],
-          rows: rf.layers.map((l) => [
-            l.layer,
-            l.className,
-            l.outSize ? l.outSize.join('×') : '–',
-            l.global ? 'whole input' : `${l.rows.size}×${l.cols.size}`,
-            `${l.rows.jump}×${l.cols.jump}`,
-            `${l.rows.start}, ${l.cols.start}`,
-          ]),
-        },
-      ],
+      tables: [receptiveFieldTable(rf.layers)],
       numbers: {
         activationDigits: s.activationDigits,
         activationIndices: digitIdx,

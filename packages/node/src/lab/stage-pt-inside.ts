@@ -12,7 +12,7 @@ import { activationsCommand } from '../tasks/activations.ts';
 import { filtersCommand } from '../tasks/filters.ts';
 import { receptiveFieldCommand } from '../tasks/receptive-field.ts';
 import { statsCommand } from '../tasks/stats.ts';
-import { existingFigure } from './figures.ts';
+import { existingFigure, receptiveFieldTable } from './figures.ts';
 import { byClass } from './stage-pt-data.ts';
 import { type Figure, Interrupted, type LabContext, type StageResult } from './types.ts';
 
@@ -145,21 +145,7 @@ export async function ptInsideStage(ctx: LabContext): Promise<StageResult> {
       `Layers: ${p.layers.join(', ')} (${p.layers.length < 5 ? 'spread over the network’s depth, ' : ''}choose others with --layers). Figures show the first ${p.maxChannels} channels of each layer.`,
       `Statistics over ${stats.images} images (${stats.imagesPerSecond.toFixed(1)} img/s)${stats.labels === 'predicted' ? ', classes = the model’s predictions (the images have no labels)' : ''}.`,
     ],
-    tables: [
-      {
-        title:
-          'Receptive fields (input pixels): size, jump (stride between neighbouring units), start offset',
-        header: ['layer', 'type', 'output', 'size', 'jump', 'start'],
-        rows: rfRows.map((l) => [
-          l.layer,
-          l.className,
-          l.outSize ? l.outSize.join('×') : '–',
-          l.global ? 'whole input' : `${l.rows.size}×${l.cols.size}`,
-          `${l.rows.jump}×${l.cols.jump}`,
-          `${l.rows.start}, ${l.cols.start}`,
-        ]),
-      },
-    ],
+    tables: [receptiveFieldTable(rfRows)],
     numbers: {
       layers: p.layers,
       filterLayers: p.filterLayers,
