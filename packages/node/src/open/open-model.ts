@@ -246,8 +246,9 @@ function finish(
       `${source}: preset ${p.preset} needs an RGB model, this one reads ${inputShape[2]} channel(s)`,
     );
   const resize = o.resize ?? p.resize ?? defaultResize(inputShape[0], inputShape[1]);
-  const preprocess = { ...p, resize, classNames: undefined };
-  delete preprocess.classNames;
+  // Class names travel as OpenedModel.classNames, not inside the preprocessing.
+  const { classNames: _stored, ...rest } = p;
+  const preprocess = { ...rest, resize };
   const graph = wrappedGraph(model) !== undefined;
   return {
     source,
