@@ -2,6 +2,7 @@
 
 import { BACKENDS } from '@convlens/core/engine/backend';
 import { type Command, Option } from 'commander';
+import { describeFsError } from '../io/write-errors.ts';
 import { oneOf } from './options.ts';
 
 export const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -13,7 +14,7 @@ export function setVerbose(v: boolean): void {
 
 /** Prints `convlens: <first line of the message>` (and the stack with --verbose) and exits 1. */
 export function fail(err: unknown): never {
-  const e = err as Error;
+  const e = describeFsError(err) as Error;
   const message = (e?.message ?? String(err)).split('\n')[0];
   process.stderr.write(`convlens: ${message}\n`);
   if (verbose && e?.stack) process.stderr.write(`${e.stack}\n`);

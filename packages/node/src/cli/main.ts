@@ -19,6 +19,7 @@ import { registerInsideCommands } from './inside.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerMaximizeCommand } from './maximize.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
+import { checkOutputFlags } from './output-flags.ts';
 import { registerServeCommand } from './serve.ts';
 import { kebab, trainFromBase } from './train-base.ts';
 import { registerTransferCommand } from './transfer.ts';
@@ -33,8 +34,10 @@ const program = new Command()
     'wasm threads (default: $CONVLENS_THREADS — a number or all — else 1)',
     positiveInt('--threads'),
   )
-  .hook('preAction', (cmd, sub) => {
+  .hook('preAction', async (cmd, sub) => {
     setVerbose(!!cmd.opts().verbose);
+    // Output folders are checked before any work (a folder under /proc fails here, in milliseconds).
+    await checkOutputFlags(sub.opts());
     enableWasmThreads(cmd.opts().threads ?? defaultThreads());
     // --backend native (the default): wasm with oneDNN kernels, or plain wasm after a one-line notice.
     const backend = sub.opts().backend;

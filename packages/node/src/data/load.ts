@@ -1,13 +1,12 @@
 /** Loads a resolved dataset into ImageSets, and splits off validation data with honest provenance. */
-import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
-import { type IdxArray, idxToImageSet, parseIdx } from '@convlens/core/data/idx';
+import { idxToImageSet } from '@convlens/core/data/idx';
 import { stratifiedSplit, subset, takeFirst } from '@convlens/core/data/split';
 import type { DataProvenance, ImageSet } from '@convlens/core/data/types';
+import { checkLabels } from './check-labels.ts';
+import { readIdxFile } from './read-idx.ts';
 import { type ResolvedDataset, type ResolveOptions, resolveDataset } from './resolve.ts';
 
-const gunzipAsync = promisify(gunzip);
+export { readIdxFile };
 
 export interface LoadOptions extends ResolveOptions {
   /** Read the training files when present (default true; evaluation only needs the test split). */
@@ -22,27 +21,6 @@ export interface LoadedDataset {
   train?: ImageSet;
   test: ImageSet;
   provenance: DataProvenance;
-}
-
-/** Reads an IDX file, gunzipping when its bytes start with the gzip magic (whatever its name). */
-export async function readIdxFile(path: string): Promise<IdxArray> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(
-      `${path}: ${code === 'ENOENT' ? 'file not found' : `cannot read (${code ?? (e as Error).message})`}`,
-    );
-  }
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    try {
-      bytes = await gunzipAsync(bytes);
-    } catch (e) {
-      throw new Error(`${path}: corrupt or truncated gzip data (${(e as Error).message})`);
-    }
-  }
-  return parseIdx(bytes, path);
 }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -70,6 +48,23 @@ export async function loadDataset(nameOrPath: string, opts: LoadOptions = {}): P
     trainImages && trainLabels
       ? idxToImageSet(trainImages, trainLabels, files.trainImages!, files.trainLabels!, classOpts)
       : undefined;
+  // After the structural checks above: empty files, one class, stray labels (see check-labels.ts).
+  checkLabels(
+    [
+      { images: files.testImages, labels: files.testLabels, count: test.count, data: testLabels.data },
+      ...(train && trainLabels
+        ? [
+            {
+              images: files.trainImages!,
+              labels: files.trainLabels!,
+              count: train.count,
+              data: trainLabels.data,
+            },
+          ]
+        : []),
+    ],
+    { named: !!spec, forTraining: opts.train !== false },
+  );
   const provenance: DataProvenance = resolved.hasTrain
     ? { dataset: resolved.name, source: resolved.dir, split: 'standard' }
     : {

@@ -4,12 +4,13 @@
  * from its last checkpoint); after every stage index.html and report.json are rewritten, so a
  * partial report is always readable. Ctrl-C stops cleanly (exit 130) and leaves the run resumable.
  */
-import { access, constants, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend } from '@convlens/core/engine/backend';
 import { type JobHooks, JobStopped } from '@convlens/core/jobs/job';
 import { explainMethods } from '@convlens/core/methods/explain/registry';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { ensureDir } from '../io/ensure-dir.ts';
 import { emptyManifest, MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
 import { isZooModel, openPretrained, type PretrainedInputs } from './pretrained.ts';
 import { PRETRAINED_STAGES, pretrainedStageKeys } from './pretrained-stages.ts';
@@ -43,12 +44,7 @@ async function prepareOut(out: string): Promise<void> {
     if (entries.length > 0 && !entries.includes(MANIFEST_FILE) && !entries.includes('run'))
       throw new Error(`--out ${out}: folder is not empty and is not a convlens lab report; choose another`);
   }
-  try {
-    await mkdir(out, { recursive: true });
-    await access(out, constants.W_OK);
-  } catch (err: any) {
-    throw new Error(`--out ${out}: cannot write there (${err.code ?? err.message})`);
-  }
+  await ensureDir(out, '--out');
 }
 
 async function dirBytes(dir: string): Promise<number> {

@@ -3,10 +3,11 @@
  * tv-weight sweep (the chosen weight by a stated rule), conv filters and dense units at that weight,
  * and the lab's class pairs maximized together.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DEFAULTS } from '@convlens/core/methods/actmax/optimize';
 import { grid } from '@convlens/core/render/image';
+import { ensureDir } from '../io/ensure-dir.ts';
 import { type MaximizeCliOptions, maximizeCommand } from '../tasks/maximize.ts';
 import { loadRun } from '../train/load-run.ts';
 import { existingFigure, readPng, saveFigure } from './figures.ts';
@@ -61,7 +62,7 @@ export async function part2Stage(ctx: LabContext): Promise<StageResult> {
   const run = async (rel: string, o: Partial<MaximizeCliOptions>) => {
     if (ctx.stopRequested()) throw new Interrupted();
     const out = join(ctx.out, 'figures/part2', rel);
-    await mkdir(out, { recursive: true });
+    await ensureDir(out);
     return maximizeCommand({ ...base, ...o, out }, quiet);
   };
 

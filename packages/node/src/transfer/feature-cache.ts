@@ -4,11 +4,12 @@
  * The cache is keyed by everything that changes the features, so a stale one is never reused.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRng, shuffleInPlace } from '@convlens/core/data/rng';
 import { tf } from '@convlens/core/engine/backend';
 import { type ImageItem, type StreamOptions, streamBatches } from '../datasets/image-folder.ts';
+import { ensureDir } from '../io/ensure-dir.ts';
 
 export interface CachedSplit {
   file: string;
@@ -57,7 +58,7 @@ export async function cachedFeatures(
   } catch {
     // not cached yet
   }
-  await mkdir(dir, { recursive: true });
+  await ensureDir(dir);
   const tmp = `${file}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w');
   const labels: number[] = [];
