@@ -14,6 +14,7 @@ import { action, backendOption, dataOptions, fail, log, setVerbose } from './com
 import { registerEvaluateCommand } from './evaluate.ts';
 import { registerExplainCommand } from './explain.ts';
 import { registerFaithfulnessCommand } from './faithfulness.ts';
+import { registerFeaturesCommand } from './features.ts';
 import { registerImportCommand } from './import.ts';
 import { registerInsideCommands } from './inside.ts';
 import { registerLabCommand } from './lab.ts';
@@ -158,4 +159,5 @@ registerFaithfulnessCommand(program);
 registerImportCommand(program);
 registerTransferCommand(program);
 registerCamHeadCommand(program);
+registerFeaturesCommand(program);
 program.parseAsync(process.argv).catch(fail);

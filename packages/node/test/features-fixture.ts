@@ -1,0 +1,49 @@
+/** Fashion-MNIST written as an image folder (ROOT/<class>/<n>.png): the first `perClass` of each class. */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { parseIdx } from '@convlens/core/data/idx';
+import sharp from 'sharp';
+
+const readIdxFile = async (path: string) => parseIdx(gunzipSync(await readFile(path)), path);
+
+export const FASHION_CLASSES = [
+  'T-shirt_top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
+
+export async function writeFashionFolder(
+  datasets: string,
+  root: string,
+  perClass: number,
+  split: 'train' | 't10k' = 't10k',
+): Promise<number> {
+  const images = await readIdxFile(join(datasets, 'fashion-mnist', `${split}-images-idx3-ubyte.gz`));
+  const labels = await readIdxFile(join(datasets, 'fashion-mnist', `${split}-labels-idx1-ubyte.gz`));
+  const counts = new Array(10).fill(0);
+  let written = 0;
+  for (let i = 0; i < labels.data.length && written < perClass * 10; i++) {
+    const k = labels.data[i];
+    if (counts[k] >= perClass) continue;
+    const dir = join(root, FASHION_CLASSES[k]);
+    await mkdir(dir, { recursive: true });
+    const px = Buffer.from(images.data.subarray(i * 784, (i + 1) * 784));
+    await writeFile(
+      join(dir, `${String(counts[k]).padStart(4, '0')}.png`),
+      await sharp(px, { raw: { width: 28, height: 28, channels: 1 } })
+        .png()
+        .toBuffer(),
+    );
+    counts[k]++;
+    written++;
+  }
+  return written;
+}
