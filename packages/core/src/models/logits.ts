@@ -36,6 +36,7 @@ const isSoftmax = (l: AnyLayer | undefined) => l?.activation?.getClassName?.().t
  * 2. a final softmax Activation layer: its input (Keras MobileNet: conv_preds → reshape → act_softmax);
  * 3. a final layer with a softmax activation (Keras's Dense(…, activation='softmax')): the same layer with
  *    its activation bypassed, sharing its weights;
+ * 4. a model whose userDefinedMetadata has `scores: 'logits'` (converted ONNX classifiers): its output;
  * otherwise the model's own output, taken to be probabilities.
  */
 export function scoreHead(model: tf.LayersModel): ScoreHead {
@@ -50,6 +51,12 @@ function findHead(model: tf.LayersModel): ScoreHead {
   const named = model.layers.find((l) => l.name === LOGITS_LAYER);
   if (named) return cut(model, named.output as tf.SymbolicTensor, LOGITS_LAYER);
   const probs: ScoreHead = { net: model, kind: 'probs', from: 'output' };
+  // A model whose metadata says its output is pre-softmax (a PyTorch classifier converted from ONNX).
+  const meta = (
+    model as { getUserDefinedMetadata?: () => { scores?: unknown } | undefined }
+  ).getUserDefinedMetadata?.();
+  if (meta?.scores === 'logits' && model.outputs.length === 1)
+    return { net: model, kind: 'logits', from: model.outputs[0].sourceLayer.name };
   if (model.outputs.length !== 1) return probs;
   // Walk back over shape-only layers after the softmax (MobileNet's reshape_2), to re-apply them to the logits.
   const trailing: AnyLayer[] = [];

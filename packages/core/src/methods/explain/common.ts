@@ -3,6 +3,7 @@
  * back as plain arrays with their warnings, and upsampling layer maps to input size.
  */
 import * as tf from '@tensorflow/tfjs';
+import { findLayer } from '../../models/layer-aliases.ts';
 import { scoreHead } from '../../models/logits.ts';
 import type { ExplainRequest, Explanation } from './types.ts';
 
@@ -55,7 +56,7 @@ export function pickLayer(
   name?: string,
 ): { layer: tf.layers.Layer; warning?: string } {
   if (name) {
-    const layer = model.layers.find((l) => l.name === name);
+    const layer = findLayer(model, name); // a layer name, or an alias (e.g. a PyTorch module name)
     if (!layer) {
       const valid = model.layers.filter((l) => spatial(l)).map((l) => l.name);
       throw new Error(`no layer '${name}' in model '${model.name}' (spatial layers: ${valid.join(', ')})`);
