@@ -1,0 +1,31 @@
+import * as tf from '@tensorflow/tfjs';
+import type { NodeCtx } from '../context.ts';
+import type { SymValue, Value } from '../values.ts';
+import { broadcastArgs } from './_shared.ts';
+
+const KERAS: Record<string, ((name: string) => tf.layers.Layer) | undefined> = {
+  add: (name) => tf.layers.add({ name }),
+  mul: (name) => tf.layers.multiply({ name }),
+  max: (name) => tf.layers.maximum({ name }),
+  min: (name) => tf.layers.minimum({ name }),
+};
+
+/**
+ * Element-wise ops with ONNX (numpy) broadcasting. Symbolic operands of one rank meet in a Keras
+ * merge layer (which broadcasts size-1 axes: an SE block's [N,1,1,C] gate times [N,H,W,C]);
+ * constant operands become weights of the 'binary' function's layer.
+ */
+export function binary(c: NodeCtx, op: string): Value[] {
+  const vals = c.node.inputs.map((_, i) => c.input(i));
+  const { args, perm } = broadcastArgs(c, vals);
+  const type =
+    (vals.find((v) => v.kind === 'sym') as SymValue | undefined)?.type ??
+    (vals[0].kind === 'const' ? vals[0].tensor.type : 'float');
+  const keras = KERAS[op];
+  const allSym = args.every((a) => a.v.kind === 'sym');
+  if (!c.eager && keras && allSym && args.length > 1 && args.every((a) => a.perm === perm)) {
+    const ts = args.map((a) => c.arg(a.v, a.perm));
+    return [c.sym(c.keras(keras(c.layerName()), ts), perm, type)];
+  }
+  return c.op('binary', { op }, args, [{ perm, type }]);
+}

@@ -1,0 +1,4 @@
+import { registerOnnxOp } from '../registry.ts';
+import { pool } from './_pool.ts';
+
+registerOnnxOp('AveragePool', (c) => pool(c, 'avg'));

@@ -1,0 +1,9 @@
+import { registerOnnxOp } from '../registry.ts';
+
+// Identity and Dropout (inference) pass their input on: no layer.
+registerOnnxOp('Identity', (c) => [c.input(0)]);
+registerOnnxOp('Dropout', (c) => {
+  if (c.node.outputs.length > 1 && c.node.outputs[1])
+    c.fail('the mask output is not supported (inference only)');
+  return [c.input(0)];
+});

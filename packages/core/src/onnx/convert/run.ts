@@ -1,0 +1,37 @@
+/**
+ * Runs an ONNX graph through the converter on tensors in the file's layout: converts (with the
+ * inputs' own dims), moves inputs into the model's layouts and outputs back, disposes everything.
+ * The conformance tests and the PyTorch comparison use it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { OnnxGraph, OnnxTensor } from '../graph.ts';
+import { convertOnnx } from './convert.ts';
+import { constTensor, tensorToConst } from './values.ts';
+
+export async function runOnnxGraph(graph: OnnxGraph, inputs: OnnxTensor[]): Promise<OnnxTensor[]> {
+  // Shapes come from the given tensors, so symbolic dims and the batch are those of the data.
+  const g: OnnxGraph = {
+    ...graph,
+    inputs: graph.inputs.map((info, i) => ({ ...info, shape: inputs[i]?.dims ?? info.shape })),
+  };
+  const conv = convertOnnx(g);
+  try {
+    const xs = inputs.map((t, i) => constTensor(t, conv.inputPerms[i]));
+    const ys = conv.model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor | tf.Tensor[];
+    const list = Array.isArray(ys) ? ys : [ys];
+    const out: OnnxTensor[] = [];
+    let k = 0;
+    graph.outputs.forEach((info, i) => {
+      const c = conv.constOutputs.get(i);
+      if (c) out.push({ ...c.tensor, name: info.name });
+      else {
+        out.push(tensorToConst(list[k], conv.outputPerms[k], info.name, info.type));
+        k++;
+      }
+    });
+    tf.dispose([...xs, ...list]);
+    return out;
+  } finally {
+    conv.model.dispose();
+  }
+}
