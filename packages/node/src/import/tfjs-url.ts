@@ -4,6 +4,7 @@
  */
 import { tf } from '@convlens/core/engine/backend';
 import { graphAsLayersModel } from '@convlens/core/models/graph-layers';
+import { modelShardUrl } from '../io/model-paths.ts';
 
 export interface FetchedModel {
   model: tf.LayersModel;
@@ -44,7 +45,8 @@ export async function fetchLayersModel(url: string): Promise<FetchedModel> {
     for (const group of manifest) {
       let got = 0;
       for (const p of group.paths) {
-        const shardUrl = new URL(p, jsonUrl).href;
+        // Same origin, under the model.json's directory (model-paths.ts), checked before fetching.
+        const shardUrl = modelShardUrl(jsonUrl, p);
         const buf = await (await get(shardUrl)).arrayBuffer();
         got += buf.byteLength;
         buffers.push(buf);

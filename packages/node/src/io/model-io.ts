@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
 import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-layers';
 import { writeDirAtomic } from './atomic.ts';
+import { modelShardPath } from './model-paths.ts';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
@@ -77,7 +78,8 @@ export async function loadModel(path: string): Promise<LoadedModel> {
       let groupBytes = 0;
       const groupBuffers: Uint8Array[] = [];
       for (const p of group.paths) {
-        const file = join(dir, p);
+        // Inside the model's folder, symlinks resolved, before anything is read (model-paths.ts).
+        const file = await modelShardPath(jsonPath, dir, p);
         const bytes = await readFile(file).catch((err) => {
           throw new Error(`${file}: missing weight shard (${err.code ?? err.message})`);
         });

@@ -88,6 +88,15 @@ async function checkModelFiles(url: string): Promise<{ graph: boolean }> {
   }
   const base = new URL(url, self.location.href);
   const paths: string[] = json.weightsManifest.flatMap((g: any) => g.paths ?? []);
+  // Shards only from the model's own folder on the same origin (never `../` or another host).
+  const dir = new URL('.', base);
+  for (const p of paths) {
+    const u = new URL(p, base);
+    if (u.origin !== dir.origin || !u.pathname.startsWith(dir.pathname))
+      throw new Error(
+        `model ${url}: weight path ${JSON.stringify(p)} leads outside the model's folder; refused`,
+      );
+  }
   const missing: string[] = [];
   await Promise.all(
     paths.map(async (p) => {
