@@ -27,7 +27,11 @@ export interface EarlyStopping {
   minDelta?: number;
 }
 
-export type StopReason = 'completed' | 'early-stopping' | 'interrupted';
+/**
+ * Why training ended. In history.json also: 'running' (written after a non-final epoch: a run killed
+ * then still says so) and 'failed' (an error such as a non-finite loss; see History.error).
+ */
+export type StopReason = 'completed' | 'early-stopping' | 'interrupted' | 'running' | 'failed';
 
 export interface History {
   /** Every completed epoch, earlier runs' (resume) included. */
@@ -44,6 +48,8 @@ export interface History {
   bestValLoss?: number;
   /** Where Ctrl-C stopped: that epoch's partial progress has no record. */
   interrupted?: { epoch: number; batches: number; images: number };
+  /** The error that ended a 'failed' run, in one line. */
+  error?: string;
 }
 
 /** Early stopping's state (Keras's EarlyStopping on val_loss, mode min). */

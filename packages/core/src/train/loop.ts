@@ -11,6 +11,7 @@ import {
   modelInputShape,
   modelNumClasses,
 } from './batch-source.ts';
+import { dropoutLayers, withDropoutSeeds } from './dropout-seed.ts';
 import { type EarlyStopping, type EpochRecord, type History, replayEarlyStopping } from './history.ts';
 import { learningRateOf } from './optimizers.ts';
 import { yieldToEventLoop } from './yield.ts';
@@ -68,6 +69,8 @@ export interface TrainOptions {
   onEpochEnd?(record: EpochRecord, state: TrainState): void | Promise<void>;
   /** Polled after every batch and before each epoch (e.g. set by a SIGINT handler). */
   shouldStop?(): boolean;
+  /** Seeds dropout masks per (epoch, batch): the same seed draws the same masks. Omitted: Math.random. */
+  seed?: number;
 }
 
 /**
@@ -106,6 +109,7 @@ export async function trainModel(model: tf.LayersModel, options: TrainOptions): 
 
   const head = scoreHead(model);
   const vars = head.net.trainableWeights.map((w) => w.read() as tf.Variable);
+  const dropouts = options.seed === undefined ? [] : dropoutLayers(head.net);
   const records = previous.filter((r) => r.epoch <= startEpoch);
   const es = replayEarlyStopping(records, earlyStopping);
   const history: History = {
@@ -138,7 +142,9 @@ export async function trainModel(model: tf.LayersModel, options: TrainOptions): 
     let interrupted = false;
     for await (const batch of options.trainBatches(e)) {
       checkBatch(batch, shape, numClasses, `epoch ${epoch}, training batch ${batchIndex + 1}`);
-      const step = trainStep(head.net, head.kind, optimizer, vars, batch, shape, numClasses);
+      const step = withDropoutSeeds(dropouts, options.seed ?? 0, e, batchIndex, () =>
+        trainStep(head.net, head.kind, optimizer, vars, batch, shape, numClasses),
+      );
       const [loss, hits] = await Promise.all([step.loss.data(), step.correct.data()]);
       step.loss.dispose();
       step.correct.dispose();

@@ -8,9 +8,11 @@ import { join } from 'node:path';
 import type { tf } from '@convlens/core/engine/backend';
 import { buildModel } from '@convlens/core/models/build';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { ensureDir } from '../io/ensure-dir.ts';
 import { loadModel } from '../io/model-io.ts';
 import { trainCommand } from '../tasks/train.ts';
 import { readHistory, readJsonFile, readRunConfig, runPaths } from '../train/run-dir.ts';
+import { lockRunDir } from '../train/run-lock.ts';
 import { findMethod } from './explain.ts';
 import { firstOfClasses, saveFigure } from './figures.ts';
 import { classNamesOf, heldOut, labPlan, VAL_FRACTION } from './plan.ts';
@@ -105,32 +107,42 @@ export async function trainStage(ctx: LabContext): Promise<StageResult> {
     await writeJsonAtomic(progressPath, progress);
   };
   for (let e = 0; e <= done; e++) if (!progress.epochs[e]) await snapshot(e);
-  for (let e = done + 1; e <= s.epochs; e++) {
-    if (ctx.stopRequested()) throw new Interrupted();
-    ctx.log(`lab: training epoch ${e} of ${s.epochs} (the bar below counts to this epoch)`);
-    const summary = await trainCommand(
-      {
-        model: s.model,
-        dataset: s.dataset,
-        dataDir: ctx.dataDir,
-        download: ctx.download ?? true,
-        epochs: e,
-        batchSize: s.batchSize,
-        optimizer: 'adam',
-        valSplit: VAL_FRACTION,
-        limit: s.trainLimit,
-        seed: s.seed,
-        out: ctx.runDir,
-        resume: e > 1,
-        force: e === 1,
-        backend: s.backend,
-      },
-      ctx.log,
-      { shouldStop: ctx.stopRequested },
-    );
-    if (summary.stopReason === 'interrupted') throw new Interrupted();
-    await writeDirAtomic(epochDir(e), (tmp) => cp(runPaths(ctx.runDir).model, tmp, { recursive: true }));
-    await snapshot(e);
+  // One lock over every epoch's call, so no other writer slips in between two of them.
+  const lock = done < s.epochs ? await lockRunDir(await ensureDir(ctx.runDir), ctx.log) : undefined;
+  try {
+    await trainEpochs();
+  } finally {
+    await lock?.release();
+  }
+  async function trainEpochs() {
+    for (let e = done + 1; e <= s.epochs; e++) {
+      if (ctx.stopRequested()) throw new Interrupted();
+      ctx.log(`lab: training epoch ${e} of ${s.epochs} (the bar below counts to this epoch)`);
+      const summary = await trainCommand(
+        {
+          model: s.model,
+          dataset: s.dataset,
+          dataDir: ctx.dataDir,
+          download: ctx.download ?? true,
+          epochs: e,
+          batchSize: s.batchSize,
+          optimizer: 'adam',
+          valSplit: VAL_FRACTION,
+          limit: s.trainLimit,
+          seed: s.seed,
+          out: ctx.runDir,
+          resume: e > 1,
+          force: e === 1,
+          backend: s.backend,
+          runLock: lock,
+        },
+        ctx.log,
+        { shouldStop: ctx.stopRequested },
+      );
+      if (summary.stopReason === 'interrupted') throw new Interrupted();
+      await writeDirAtomic(epochDir(e), (tmp) => cp(runPaths(ctx.runDir).model, tmp, { recursive: true }));
+      await snapshot(e);
+    }
   }
 
   const history = await readHistory(ctx.runDir);

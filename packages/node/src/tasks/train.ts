@@ -1,5 +1,11 @@
-/** The training job: a zoo model on a dataset, with per-epoch checkpoints and resume. Stop via JobHooks. */
-import { access, constants, mkdir } from 'node:fs/promises';
+/**
+ * The training job: a zoo model on a dataset, with per-epoch checkpoints and resume. Stop via JobHooks.
+ * One writer per run folder (train/run-lock.ts). A run that ends before its first checkpoint leaves
+ * nothing behind (run.json is written with the first checkpoint; folders this process made are
+ * removed), so a run folder always holds a resumable run or none.
+ */
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { batchIterator } from '@convlens/core/data/batches';
 import { standardizerToJSON } from '@convlens/core/data/standardize';
 import { type BackendName, initBackend, type tf } from '@convlens/core/engine/backend';
@@ -9,12 +15,16 @@ import type { EpochRecord, History } from '@convlens/core/train/history';
 import { trainModel } from '@convlens/core/train/loop';
 import { makeOptimizer, resolveOptimizer } from '@convlens/core/train/optimizers';
 import { writeJsonAtomic } from '../io/atomic.ts';
+import { checkWritableDir, ensureDir } from '../io/ensure-dir.ts';
 import { saveModel } from '../io/model-io.ts';
+import { registerOutput } from '../io/write-errors.ts';
 import { downloadProgress } from '../progress/download-progress.ts';
 import { type Progress, progressBar } from '../progress/progress-bar.ts';
 import { loadCheckpoint, saveCheckpoint } from '../train/checkpoint.ts';
+import { recoverCheckpoint } from '../train/checkpoint-recovery.ts';
 import { evalBatches, planData } from '../train/data-plan.ts';
-import { type RunConfig, readRunConfig, runPaths } from '../train/run-dir.ts';
+import { type RunConfig, readHistory, readRunConfig, runPaths } from '../train/run-dir.ts';
+import { lockRunDir, type RunLock } from '../train/run-lock.ts';
 
 export interface TrainCliOptions {
   model: string;
@@ -42,6 +52,8 @@ export interface TrainCliOptions {
   flip?: boolean;
   json?: boolean;
   backend: BackendName;
+  /** The run folder's lock, when the caller holds it across several calls (the lab); else taken here. */
+  runLock?: RunLock;
 }
 
 export interface TrainSummary {
@@ -56,41 +68,111 @@ export interface TrainSummary {
   heldOut?: { set: 'test' | 'validation'; count: number; accuracy: number; loss: number };
 }
 
-async function ensureWritableDir(dir: string): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK);
-  } catch (err: any) {
-    throw new Error(`--out ${dir}: cannot write there (${err.code ?? err.message})`);
-  }
+/** What this call has put on disk so far: tells what to keep or remove when it ends early. */
+interface Written {
+  /** run.json written by this call for a fresh run. */
+  config: boolean;
+  /** A checkpoint exists that --resume can continue (written now, or there before a --resume). */
+  checkpoint: boolean;
 }
 
 /**
  * Trains as `opts` says. `hooks.shouldStop` is polled after every batch: the run then keeps its last
- * checkpoint and returns stopReason 'interrupted' (the CLI maps Ctrl-C to it).
+ * checkpoint and returns stopReason 'interrupted' (the CLI maps Ctrl-C to it). The run folder is
+ * locked for the whole call; when it ends (error or stop) before its first checkpoint, what it made
+ * is removed again.
  */
 export async function trainCommand(
   opts: TrainCliOptions,
   log: (s: string) => void,
   hooks: JobHooks = {},
 ): Promise<TrainSummary> {
-  const paths = runPaths(opts.out);
   const backend = await initBackend(opts.backend);
+  const target = await checkWritableDir(opts.out, '--out');
+  registerOutput(opts.out, '--out');
+  await ensureDir(opts.out, '--out');
+  // The outermost folder this call created (removed again when the run saves nothing).
+  const made = target.missing.length ? join(target.existing, target.missing[0]) : undefined;
+  const written: Written = { config: false, checkpoint: false };
+  let lock: RunLock | undefined;
+  let keep = false;
+  try {
+    lock = opts.runLock ?? (await lockRunDir(opts.out, log));
+    const summary = await trainLocked(opts, log, hooks, backend, written);
+    keep = written.checkpoint;
+    return summary;
+  } catch (err) {
+    keep = written.checkpoint;
+    throw err;
+  } finally {
+    if (!keep && lock) await removeUnsaved(opts.out, written);
+    if (lock && !opts.runLock) await lock.release();
+    if (!keep && made) await removeEmptyDirs(opts.out, made);
+  }
+}
+
+/** A fresh run that ended before its first checkpoint: remove the run.json it wrote. */
+async function removeUnsaved(dir: string, written: Written): Promise<void> {
+  const paths = runPaths(dir);
+  if (written.config) await rm(paths.config, { force: true });
+  // The first checkpoint's folder, when writing it failed (e.g. a full disk).
+  await rmdir(join(dir, 'checkpoints')).catch(() => {});
+}
+
+/** Removes `dir` and its parents up to `top` while they are empty (the folders this call made). */
+async function removeEmptyDirs(dir: string, top: string): Promise<void> {
+  for (let d = dir; d.length >= top.length; d = join(d, '..')) {
+    const entries = await readdir(d).catch(() => undefined);
+    if (!entries || entries.length > 0) return;
+    await rmdir(d).catch(() => {});
+    if (d === top) return;
+  }
+}
+
+/** A folder with run.json but no checkpoint nor history: a run killed before its first epoch ended. */
+async function neverSaved(dir: string): Promise<boolean> {
+  const paths = runPaths(dir);
+  if ((await recoverCheckpoint(paths.checkpoint)) !== undefined) return false;
+  return readHistory(dir).then(
+    () => false,
+    () => true,
+  );
+}
+
+async function trainLocked(
+  opts: TrainCliOptions,
+  log: (s: string) => void,
+  hooks: JobHooks,
+  backend: string,
+  written: Written,
+): Promise<TrainSummary> {
+  const paths = runPaths(opts.out);
   let config: RunConfig | undefined;
   if (opts.resume) {
     config = await readRunConfig(opts.out);
+    const epoch = await recoverCheckpoint(paths.checkpoint, log);
+    if (epoch === undefined) {
+      throw new Error(
+        `--out ${opts.out}: no checkpoint to resume from (the run stopped before its first epoch ended); run it again without --resume`,
+      );
+    }
+    written.checkpoint = true;
   } else {
     const existing = await readRunConfig(opts.out).then(
       () => true,
       () => false,
     );
     if (existing && !opts.force) {
-      throw new Error(
-        `--out ${opts.out} already holds a run: use --resume to continue it or --force to overwrite`,
+      if (!(await neverSaved(opts.out))) {
+        throw new Error(
+          `--out ${opts.out} already holds a run: use --resume to continue it or --force to overwrite`,
+        );
+      }
+      log(
+        `--out ${opts.out}: its run stopped before its first epoch ended (nothing to resume); starting afresh`,
       );
     }
   }
-  await ensureWritableDir(opts.out);
 
   const modelName = config?.model ?? opts.model;
   const scaling = config?.scaling ?? (opts.standardize ? 'standardize' : 'unit');
@@ -141,7 +223,10 @@ export async function trainCommand(
   let model: tf.LayersModel;
   let previousRecords: EpochRecord[] = [];
   if (opts.resume) {
-    const ckpt = await loadCheckpoint(paths.checkpoint);
+    const ckpt = await loadCheckpoint(paths.checkpoint).catch((err) => {
+      optimizer.dispose();
+      throw err;
+    });
     model = ckpt.model;
     previousRecords = ckpt.records;
     await ckpt.restoreOptimizer(optimizer);
@@ -174,10 +259,11 @@ export async function trainCommand(
       backend,
       createdAt: new Date().toISOString(),
     };
-    await writeJsonAtomic(paths.config, config);
   } else if (epochs !== config.epochs) {
     await writeJsonAtomic(paths.config, { ...config, epochs });
   }
+  const fresh = !opts.resume;
+  const runConfig = config;
   const metadata = {
     convlens: {
       model: modelName,
@@ -188,9 +274,12 @@ export async function trainCommand(
     },
   };
 
+  const writeHistory = (h: History) =>
+    writeJsonAtomic(paths.history, { ...h, provenance: plan.provenance, backend });
   const batchesPerEpoch = Math.ceil(train.count / batchSize);
   let bar: Progress | undefined;
   let history: History;
+  let lastHistory: History | undefined;
   try {
     history = await trainModel(model, {
       optimizer,
@@ -208,6 +297,7 @@ export async function trainCommand(
       valBatches: evalBatches(val, 256, plan.standardizer),
       earlyStopping,
       shouldStop: () => !!hooks.shouldStop?.(),
+      seed,
       onBatchEnd(info) {
         if (info.batch === 0) {
           bar = progressBar(`epoch ${info.epoch}/${epochs}`, train.count, 'img', ' | loss {loss} acc {acc}', {
@@ -232,13 +322,47 @@ export async function trainCommand(
             ` | ${record.seconds.toFixed(1)} s, ${Math.round(record.imagesPerSecond)} img/s` +
             (record.note ? `\n  ${record.note}` : ''),
         );
+        if (fresh && !written.checkpoint) {
+          // The first checkpoint of a fresh run: the old run's files (--force) go now, not before,
+          // so a run that fails in its first epoch leaves the old one whole.
+          for (const p of [paths.history, paths.model, join(opts.out, 'checkpoints')])
+            await rm(p, { recursive: true, force: true });
+          await writeJsonAtomic(paths.config, runConfig);
+          written.config = true;
+        }
         await saveCheckpoint(paths.checkpoint, model, optimizer, state.history.records);
+        written.checkpoint = true;
+        lastHistory = state.history;
         await saveModel(model, paths.model, metadata);
-        await writeJsonAtomic(paths.history, { ...state.history, provenance: plan.provenance, backend });
+        await writeHistory({
+          ...state.history,
+          stopReason: state.last ? state.history.stopReason : 'running',
+        });
       },
     });
+  } catch (err) {
+    model.dispose();
+    optimizer.dispose();
+    // A resumable run records why it stopped; one without a checkpoint is removed by the caller.
+    const base = written.checkpoint
+      ? (lastHistory ?? (await readHistory(opts.out).catch(() => undefined)))
+      : undefined;
+    if (base)
+      await writeHistory({ ...base, stopReason: 'failed', error: (err as Error).message }).catch(() => {});
+    // Say what is left (file-system errors keep their code for the CLI's wording).
+    if (err instanceof Error && !(err as NodeJS.ErrnoException).code) {
+      const last = base?.records.at(-1)?.epoch;
+      err.message += last
+        ? `; training stopped, the checkpoint after epoch ${last} is kept (${paths.checkpoint})`
+        : '; training stopped, nothing was saved';
+    }
+    throw err;
   } finally {
     bar?.stop();
+  }
+  if (history.stopReason === 'interrupted' && written.checkpoint) {
+    // history.json was last written as 'running' (or 'completed' by an earlier call): say it stopped.
+    await writeHistory(history);
   }
 
   const summary: TrainSummary = {

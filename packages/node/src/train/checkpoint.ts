@@ -1,16 +1,21 @@
 /**
  * Checkpoints: model weights, optimizer state (Adam moments, momentum accumulators, iteration count)
- * and the epoch records, written as one directory that replaces the previous one atomically.
+ * and the epoch records, written as one directory. The swap is recoverable: the new copy is written
+ * under `.last.tmp-<pid>-…` and fsynced, the old `last` becomes `last.prev`, then the new one becomes
+ * `last`; a crash between the renames leaves two complete copies under other names, and
+ * recoverCheckpoint picks the newest complete one (checkpoint-recovery.ts).
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
 import type { EpochRecord } from '@convlens/core/train/history';
-import { writeDirAtomic } from '../io/atomic.ts';
+import { tempSibling } from '../io/atomic.ts';
 import { loadModel, saveModel } from '../io/model-io.ts';
+import { removeOrphanCopies } from './checkpoint-recovery.ts';
+import { fsyncDir, fsyncTree } from './fsync.ts';
 import { readJsonFile } from './run-dir.ts';
 
-interface CheckpointState {
+export interface CheckpointState {
   epoch: number;
   records: EpochRecord[];
   optimizer: { specs: tf.io.WeightsManifestEntry[]; bytes: number };
@@ -32,11 +37,28 @@ export async function saveCheckpoint(
     optimizer: { specs, bytes: bytes.byteLength },
     savedAt: new Date().toISOString(),
   };
-  await writeDirAtomic(dir, async (tmp) => {
+  const parent = dirname(dir);
+  await mkdir(parent, { recursive: true });
+  await removeOrphanCopies(parent, basename(dir));
+  const tmp = tempSibling(dir);
+  try {
+    await mkdir(tmp);
     await saveModel(model, join(tmp, 'model'));
     await writeFile(join(tmp, 'optimizer.bin'), bytes);
+    // state.json last: a copy with a readable state (and matching sizes) is complete.
     await writeFile(join(tmp, 'state.json'), JSON.stringify(state));
+    await fsyncTree(tmp);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  const prev = `${dir}.prev`;
+  await rm(prev, { recursive: true, force: true });
+  await rename(dir, prev).catch((err) => {
+    if (err?.code !== 'ENOENT') throw err;
   });
+  await rename(tmp, dir);
+  await fsyncDir(parent);
 }
 
 export interface LoadedCheckpoint {
