@@ -70,7 +70,9 @@ export class OnnxOpLayer extends tf.layers.Layer {
         w.dtype,
         w.values.length
           ? // tfjs only calls an initializer's apply(): a plain object holding the values will do.
-            ({ apply: () => tf.tensor(w.values, w.shape, w.dtype) } as unknown as tf.initializers.Initializer)
+            ({ apply: () => tf.tensor(w.values, w.shape, w.dtype) } as unknown as ReturnType<
+              typeof tf.initializers.zeros
+            >)
           : tf.initializers.zeros(),
         undefined,
         this.trainable && w.dtype === 'float32',
