@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { RGBAImage } from '@convlens/core/render/image';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { writeFileAtomic } from './atomic.ts';
+import { imageTooLarge, MAX_IMAGE_PIXELS } from './image-limits.ts';
 
 export async function encodePng(img: RGBAImage): Promise<Buffer> {
   return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
@@ -103,12 +104,15 @@ export async function readImage(
   }
   let meta: Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    // The header only (no pixel limit here): a too-large image is said in megapixels below.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
     throw new Error(`${path}: not a readable image (PNG, JPEG, WebP, GIF, TIFF or AVIF expected)`);
   }
+  const tooLarge = imageTooLarge(meta.width ?? 0, meta.height ?? 0);
+  if (tooLarge) throw new Error(`${path}: ${tooLarge}`);
   try {
-    let pipe = sharp(bytes).removeAlpha();
+    let pipe = sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS }).removeAlpha();
     pipe = want.channels === 1 ? pipe.grayscale() : pipe.toColourspace('srgb');
     if (meta.width !== want.width || meta.height !== want.height) {
       // crop: shorter side to the model's size, then the centre (Keras/torchvision ImageNet evaluation).
