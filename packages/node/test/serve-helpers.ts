@@ -3,6 +3,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import { crc32, deflateSync } from 'node:zlib';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { buildModel } from '@convlens/core/models/build';
 import { saveModel } from '../src/io/model-io.ts';
@@ -109,4 +110,32 @@ export function raw(
     if (opts.body) req.write(opts.body);
     req.end();
   });
+}
+
+/**
+ * A valid, all-black 1-bit grayscale PNG of any size, built directly (IHDR, one IDAT of deflated zero
+ * rows, IEND): a 20000×20000 image is ~50 KB, where encoding it with sharp would take seconds.
+ */
+export function solidPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 1; // bit depth
+  ihdr[9] = 0; // grayscale; compression, filter and interlace stay 0
+  // Each row: filter byte 0, then ceil(width / 8) bytes of zero pixels.
+  const rows = Buffer.alloc(height * (1 + Math.ceil(width / 8)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(rows, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

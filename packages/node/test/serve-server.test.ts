@@ -13,7 +13,7 @@ import { openServeSource } from '../src/serve/explorer-info.ts';
 import { createExplorerServer } from '../src/serve/server.ts';
 import { MAX_UPLOAD_BYTES } from '../src/serve/upload.ts';
 import { quadrantImages, writeQuadrantDataset } from './cli-helpers.ts';
-import { raw, writeTinyModel, writeTinyRun } from './serve-helpers.ts';
+import { raw, solidPng, writeTinyModel, writeTinyRun } from './serve-helpers.ts';
 
 let tmp: string;
 let app: FastifyInstance;
@@ -276,7 +276,25 @@ describe('uploads', () => {
     expect(huge.length).toBeLessThan(MAX_UPLOAD_BYTES);
     const h = await post(huge);
     expect(h.status).toBe(413);
-    expect(JSON.parse(h.body.toString()).error).toMatch(/9000×6000 \(54\.0 MP\); the limit is 40 MP/);
+    expect(JSON.parse(h.body.toString()).error).toBe(
+      'image is 9000×6000: 54 megapixels exceeds the limit of 40 megapixels',
+    );
+  });
+
+  it('refuses a valid 20000×20000 PNG by the megapixel limit read from its header (413, not "corrupt")', async () => {
+    const png = solidPng(20_000, 20_000);
+    expect(png.length).toBeLessThan(100_000);
+    // Valid: its header and pixels decode (sharp reads it when told there is no pixel limit).
+    const meta = await sharp(png, { limitInputPixels: false }).metadata();
+    expect([meta.width, meta.height]).toEqual([20_000, 20_000]);
+    const t0 = performance.now();
+    const r = await post(png, 'image/png');
+    expect(r.status).toBe(413);
+    expect(JSON.parse(r.body.toString()).error).toBe(
+      'image is 20000×20000: 400 megapixels exceeds the limit of 40 megapixels',
+    );
+    // Refused from the header: decoding 400 MP would take seconds and over a GB.
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('keeps serving after bad requests', async () => {

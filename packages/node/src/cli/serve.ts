@@ -1,18 +1,32 @@
 /** `convlens serve`: the explorer app for any model source, on 127.0.0.1 by default. */
 import { initBackend } from '@convlens/core/engine/backend';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { ensureAppBuilt } from '../serve/app-build.ts';
 import { openServeSource, type ServeSource } from '../serve/explorer-info.ts';
 import { createExplorerServer } from '../serve/server.ts';
+import { stopOnSignals } from '../serve/shutdown.ts';
 import { action, log } from './common.ts';
 import { type ModelFlags, modelOptions, modelSource, openModelOptions } from './model-options.ts';
-import { nonNegativeInt } from './options.ts';
+import { numberIn } from './options.ts';
 
 export interface ServeCliOptions extends ModelFlags {
   port: number;
   host: string;
+  allowHost?: string[];
+  shutdownTimeout: number;
   rebuild?: boolean;
   json?: boolean;
+}
+
+/** A TCP port: an integer from 0 (any free port) to 65535. */
+function portNumber(v: string): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n > 65535) {
+    throw new InvalidArgumentError(
+      `--port must be an integer from 0 to 65535 (0 = any free port), got '${v}'`,
+    );
+  }
+  return n;
 }
 
 /** Opens the model (flags as every command takes them) as the explorer will serve it. */
@@ -26,27 +40,42 @@ export async function resolveServeSource(o: ModelFlags): Promise<ServeSource> {
 export async function serveCommand(o: ServeCliOptions): Promise<{ url: string; source: ServeSource }> {
   const source = await resolveServeSource(o);
   const appDir = await ensureAppBuilt(log, !!o.rebuild);
-  const app = createExplorerServer({ source, appDir });
-  await app.listen({ port: o.port, host: o.host });
+  const app = createExplorerServer({ source, appDir, host: o.host, allowedHosts: o.allowHost });
+  try {
+    await app.listen({ port: o.port, host: o.host });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') throw new Error(`--port ${o.port}: the port is already in use on ${o.host}`);
+    if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND')
+      throw new Error(`--host ${o.host}: not an address of this machine`);
+    throw err;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host}:${port}/`;
-  const stop = () => {
-    app.close().then(() => process.exit(0));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(app, o.shutdownTimeout * 1000, log);
   return { url, source };
 }
 
 export function registerServeCommand(program: Command): void {
   modelOptions(program.command('serve').description('serve the explorer (browser app) for a model'))
-    .option('--port <n>', 'port (0 = any free port)', nonNegativeInt('--port'), 8080)
+    .option('--port <n>', 'port (0 = any free port)', portNumber, 8080)
     .option(
       '--host <addr>',
       'address to bind (loopback by default; 0.0.0.0 exposes it to the network)',
       '127.0.0.1',
+    )
+    .option(
+      '--allow-host <name>',
+      'also answer requests for this host name (repeatable; e.g. the machine name behind 0.0.0.0)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--shutdown-timeout <s>',
+      'on Ctrl-C/SIGTERM, seconds requests in flight may take before their connections are closed',
+      numberIn('--shutdown-timeout', 0, 600),
+      5,
     )
     .option('--rebuild', 'rebuild the app (vite build) before serving')
     .option('--json', 'print {url} as JSON on stdout')

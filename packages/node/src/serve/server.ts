@@ -2,16 +2,21 @@
  * The explorer's HTTP server (fastify): the app build, the tfjs wasm binaries, the model files, the
  * run's files (history, snapshots, stats figures) and an image upload endpoint. Every file route goes
  * through realFileInside, so nothing outside its root is reachable; errors are JSON {error} with a
- * 4xx status and never stop the server.
+ * 4xx status and never stop the server. Every response carries the security and cross-origin isolation
+ * headers, requests naming a foreign Host are refused (security.ts), and no client can hold a
+ * connection or an upload open past the limits in limits.ts.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServeSource } from './explorer-info.ts';
+import { BodyError, DEFAULT_TIMEOUTS, readBody, type ServerTimeouts } from './limits.ts';
 import { contentType } from './mime.ts';
 import { realFileInside } from './safe-path.ts';
+import { hostChecker, SECURITY_HEADERS } from './security.ts';
 import { topPatches } from './top-patches.ts';
 import { MAX_UPLOAD_BYTES, prepareUpload, UploadError } from './upload.ts';
 
@@ -22,6 +27,11 @@ export interface ServerOptions {
   /** Folder of the built app (index.html + assets). */
   appDir: string;
   logger?: boolean;
+  /** The address the server is bound to (for the Host check; default 127.0.0.1). */
+  host?: string;
+  /** More Host names to answer to (a reverse proxy's or the machine's name). */
+  allowedHosts?: string[];
+  timeouts?: Partial<ServerTimeouts>;
 }
 
 async function sendFile(reply: FastifyReply, root: string, requested: string, cache: string) {
@@ -32,30 +42,71 @@ async function sendFile(reply: FastifyReply, root: string, requested: string, ca
     .header('content-type', contentType(file))
     .header('content-length', info.size)
     .header('cache-control', cache)
-    .header('x-content-type-options', 'nosniff')
     .send(createReadStream(file));
 }
 
-export function createExplorerServer({ source, appDir, logger = false }: ServerOptions): FastifyInstance {
-  const app = Fastify({ logger, bodyLimit: MAX_UPLOAD_BYTES });
+export function createExplorerServer({
+  source,
+  appDir,
+  logger = false,
+  host = '127.0.0.1',
+  allowedHosts = [],
+  timeouts,
+}: ServerOptions): FastifyInstance {
+  const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
+  const app = Fastify({
+    logger,
+    // Our own Node server: the limits set at creation, and the security headers on every response,
+    // including those fastify writes before any hook runs (a malformed URL's 400).
+    serverFactory: (handler) => {
+      const server = createServer(
+        {
+          headersTimeout: t.headersMs,
+          requestTimeout: t.requestMs,
+          keepAliveTimeout: t.keepAliveMs,
+          connectionsCheckingInterval: t.checkEveryMs,
+        },
+        (req, res) => {
+          for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+          handler(req, res);
+        },
+      );
+      server.setTimeout(t.socketIdleMs);
+      return server;
+    },
+  });
   // Uploads arrive as the raw file bytes, whatever content type the client claims.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_UPLOAD_BYTES }, (_req, body, done) =>
-    done(null, body),
-  );
+  app.addContentTypeParser('*', async (req: any, payload: any) => {
+    const declared = req.headers['content-length'];
+    return readBody(payload, declared === undefined ? undefined : Number(declared), {
+      limit: MAX_UPLOAD_BYTES,
+      idleMs: t.uploadIdleMs,
+    });
+  });
 
+  const hostAllowed = hostChecker(host, allowedHosts);
+  app.addHook('onRequest', async (req, reply) => {
+    if (!hostAllowed(req.headers.host, req.socket.localPort ?? 0)) {
+      const name = req.headers.host === undefined ? 'no Host header' : `Host '${req.headers.host}'`;
+      return reply
+        .code(421)
+        .header('connection', 'close')
+        .send({ error: `${name} is not an address of this server (refused: DNS rebinding defence)` });
+    }
+  });
   app.setErrorHandler((err: any, _req, reply) => {
     if (err instanceof UploadError) return reply.code(err.status).send({ error: err.message });
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply
-        .code(413)
-        .send({ error: `upload is larger than the ${MAX_UPLOAD_BYTES / 2 ** 20} MB limit` });
+    if (err instanceof BodyError) {
+      // The rest of the body is never read: close the connection after answering.
+      return reply.code(err.status).header('connection', 'close').send({ error: err.message });
     }
     const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
     return reply.code(status).send({ error: err.message.split('\n')[0] });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: `not found: ${req.url}` }));
 
+  // API routes (a new one goes beside these; the file routes and the app's catch-all come last).
   app.get('/api/info', async () => source.info);
 
   app.post('/api/upload', async (req, reply) => {

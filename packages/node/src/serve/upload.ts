@@ -1,9 +1,9 @@
 /**
  * Uploaded images → the model's input size. The type is read from the bytes (file-type), never from
- * the name or the declared content type; pictures over MAX_PIXELS are refused before decoding, the
- * rest are fitted to h×w by the model's resize policy (crop: shorter side then centre; fill: stretch)
- * with the same sharp pipeline as the CLI's readImage (io/png.ts), grayscale for 1-channel models, so
- * the explorer and the CLI feed a model the same pixels for the same file.
+ * the name or the declared content type; pictures over MAX_PIXELS are refused from their header,
+ * before decoding; the rest are fitted to h×w by the model's resize policy (crop: shorter side then
+ * centre; fill: stretch) with the same sharp pipeline as the CLI's readImage (io/png.ts), grayscale
+ * for 1-channel models, so the explorer and the CLI feed a model the same pixels for the same file.
  */
 
 import type { ResizeMode } from '@convlens/core/preprocess/presets';
@@ -15,6 +15,8 @@ export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
 export const MAX_PIXELS = 40_000_000;
 
 const ACCEPTED = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/avif']);
+
+const megapixels = (n: number) => String(Number((n / 1e6).toFixed(1)));
 
 export class UploadError extends Error {
   constructor(
@@ -43,9 +45,11 @@ export async function prepareUpload(
       `not an image: the content is ${type ? type.mime : 'unrecognized'} (accepted: PNG, JPEG, WebP, GIF, TIFF, AVIF)`,
     );
   }
+  // Only the header is read here (no pixel limit: sharp's default refuses giant images with an error
+  // indistinguishable from corruption); the size is checked before anything is decoded.
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
-    meta = await sharp(buf).metadata();
+    meta = await sharp(buf, { limitInputPixels: false }).metadata();
   } catch {
     throw new UploadError(415, `the ${type.mime} image could not be decoded (corrupt or truncated)`);
   }
@@ -54,7 +58,7 @@ export async function prepareUpload(
   if (width * height > MAX_PIXELS) {
     throw new UploadError(
       413,
-      `image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} MP); the limit is ${MAX_PIXELS / 1e6} MP`,
+      `image is ${width}×${height}: ${megapixels(width * height)} megapixels exceeds the limit of ${megapixels(MAX_PIXELS)} megapixels`,
     );
   }
   try {
