@@ -7,14 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ensureDir } from './ensure-dir.ts';
-import { writeError } from './write-errors.ts';
+import { outputLabel, writeError } from './write-errors.ts';
 
 export function tempSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await ensureDir(dirname(path));
+  await ensureDir(dirname(path), undefined, outputLabel(path));
   const tmp = tempSibling(path);
   try {
     await writeFile(tmp, data);
@@ -34,7 +34,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  * `dir` (the old one is moved aside first and removed after, so `dir` is always complete or absent).
  */
 export async function writeDirAtomic(dir: string, fill: (tmpDir: string) => Promise<void>): Promise<void> {
-  await ensureDir(dirname(dir));
+  await ensureDir(dirname(dir), undefined, outputLabel(dir));
   const tmp = tempSibling(dir);
   const old = `${tmp}-old`;
   try {

@@ -35,8 +35,9 @@ const ALLOWED_UNDER_PSEUDO = ['/dev/shm'];
 
 const under = (path: string, root: string) => path === root || path.startsWith(root + sep);
 
-function cannot(path: string, flag: string | undefined, why: string): Error {
-  return new Error(`${flag ? `${flag} ${path}` : outputLabel(path)}: cannot write there (${why})`);
+/** `name`: what to call the folder when no flag is given (default: the registered output holding it). */
+function cannotWrite(path: string, flag: string | undefined, why: string, name?: string): Error {
+  return new Error(`${flag ? `${flag} ${path}` : (name ?? outputLabel(path))}: cannot write there (${why})`);
 }
 
 const ERRNO_WHY: Record<string, string> = {
@@ -67,7 +68,8 @@ export interface WritableTarget {
  * Checks, without creating anything, that `path` is (or can become) a folder this process can write:
  * its first existing ancestor is a folder, writable, on a real filesystem (not /proc, /sys, /dev).
  */
-export async function checkWritableDir(path: string, flag?: string): Promise<WritableTarget> {
+export async function checkWritableDir(path: string, flag?: string, name?: string): Promise<WritableTarget> {
+  const cannot = (p: string, f: string | undefined, why: string) => cannotWrite(p, f, why, name);
   const abs = resolve(path);
   let existing = abs;
   const missing: string[] = [];
@@ -110,10 +112,12 @@ export async function checkWritableDir(path: string, flag?: string): Promise<Wri
 
 /**
  * Creates the output folder `path` (and missing parents) after checkWritableDir, one level at a time
- * (never a recursive mkdir, which can loop forever). Returns its absolute path.
+ * (never a recursive mkdir, which can loop forever). Returns its absolute path. Errors name `flag PATH`,
+ * else `name` (e.g. the output a file is written for), else the registered output holding `path`.
  */
-export async function ensureDir(path: string, flag?: string): Promise<string> {
-  const { existing, missing, path: abs } = await checkWritableDir(path, flag);
+export async function ensureDir(path: string, flag?: string, name?: string): Promise<string> {
+  const cannot = (p: string, f: string | undefined, why: string) => cannotWrite(p, f, why, name);
+  const { existing, missing, path: abs } = await checkWritableDir(path, flag, name);
   let cur = existing;
   for (const part of missing) {
     cur = join(cur, part);
