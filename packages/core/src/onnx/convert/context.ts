@@ -49,6 +49,8 @@ export class Conversion {
   private readonly names = new Set<string>();
   private readonly relayouts = new WeakMap<SymValue, Map<string, tf.SymbolicTensor | tf.Tensor>>();
   readonly consumers = new Map<string, number>();
+  /** Layers made so far, to free their weights when the conversion fails half-way. */
+  readonly made: tf.layers.Layer[] = [];
   readonly graphOutputs: Set<string>;
 
   constructor(
@@ -183,7 +185,10 @@ export class NodeCtx {
   /** Adds a Keras layer (or runs it, while folding). */
   keras(layer: tf.layers.Layer, inputs: (tf.SymbolicTensor | tf.Tensor)[]): tf.SymbolicTensor | tf.Tensor {
     const x = inputs.length === 1 ? inputs[0] : inputs;
-    if (!this.eager) this.record(layer.name, layer.getClassName());
+    if (!this.eager) {
+      this.record(layer.name, layer.getClassName());
+      this.cv.made.push(layer);
+    }
     return layer.apply(x as tf.SymbolicTensor) as tf.SymbolicTensor;
   }
 
@@ -313,6 +318,7 @@ export class NodeCtx {
     );
     tf.dispose(probe);
     const layer = new OnnxOpLayer({ name, fn, params, outShapes, weights, slots, trainable });
+    this.cv.made.push(layer);
     this.record(name, `OnnxOp:${fn}`);
     const y = layer.apply((tensors.length === 1 ? tensors[0] : tensors) as tf.SymbolicTensor[]) as
       | tf.SymbolicTensor

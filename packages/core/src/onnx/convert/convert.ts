@@ -106,8 +106,22 @@ function inputDims(graph: OnnxGraph, index: number, override?: number[]): number
 export function convertOnnx(graph: OnnxGraph, o: ConvertOptions = {}): ConvertedOnnx {
   const unsupported = findUnsupported(graph);
   if (unsupported.length) throw new OnnxUnsupportedError(unsupported);
+  let cv: Conversion | undefined;
+  try {
+    return build(graph, o, (c) => {
+      cv = c;
+    });
+  } catch (e) {
+    // Free the weights of every layer made before the failure.
+    for (const l of cv?.made ?? []) if (l.built) tf.dispose(l.weights.map((w) => w.read()));
+    throw e;
+  }
+}
+
+function build(graph: OnnxGraph, o: ConvertOptions, started: (cv: Conversion) => void): ConvertedOnnx {
   const dims0 = graph.inputs.map((_, i) => inputDims(graph, i, o.inputShape));
   const cv = new Conversion(graph, dims0[0]?.[0] ?? 1);
+  started(cv);
   for (const [name, t] of graph.initializers) cv.values.set(name, { kind: 'const', tensor: t });
   planBnFusion(cv);
   const inputs: tf.SymbolicTensor[] = [];
@@ -116,8 +130,10 @@ export function convertOnnx(graph: OnnxGraph, o: ConvertOptions = {}): Converted
     const dims = dims0[i];
     const perm = channelsLast(dims.length);
     const shape = toTf(dims, perm);
+    // Inputs share the batch axis (null: any batch) when their first dim is the batch's size.
+    const batch = dims[0] === cv.batch ? null : dims[0];
     const t = tf.input({
-      batchShape: [null, ...shape.slice(1)],
+      batchShape: [batch, ...shape.slice(1)],
       name: cv.uniqueName(info.name),
       dtype: tfDtype(info.type) as 'float32',
     });
@@ -188,7 +204,10 @@ export function convertOnnx(graph: OnnxGraph, o: ConvertOptions = {}): Converted
     outputs.push(t);
     outputPerms.push(sv.perm);
   });
-  if (!outputs.length) throw new Error('every graph output is a constant: nothing to run');
+  // Every output folded to a constant: the model only passes its first input on (runOnnxGraph reads constOutputs).
+  if (!outputs.length && inputs.length) outputs.push(inputs[0]);
+  if (!outputs.length)
+    throw new Error('the graph has no input and every output is a constant: nothing to run');
   const model = tf.model({ inputs, outputs, name: o.name ?? cv.uniqueName(graph.name || 'onnx_model') });
   const first = inputPerms[0] ?? [];
   return {

@@ -17,8 +17,10 @@ export async function runOnnxGraph(graph: OnnxGraph, inputs: OnnxTensor[]): Prom
   const conv = convertOnnx(g);
   try {
     const xs = inputs.map((t, i) => constTensor(t, conv.inputPerms[i]));
-    const ys = conv.model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor | tf.Tensor[];
-    const list = Array.isArray(ys) ? ys : [ys];
+    // apply(), not predict(): predict expands 1-D inputs to 2-D (Keras's habit).
+    const ys = conv.model.apply(xs.length === 1 ? xs[0] : xs, { training: false }) as tf.Tensor | tf.Tensor[];
+    const all = Array.isArray(ys) ? ys : [ys];
+    const list = all.slice(0, conv.outputPerms.length);
     const out: OnnxTensor[] = [];
     let k = 0;
     graph.outputs.forEach((info, i) => {
@@ -29,7 +31,7 @@ export async function runOnnxGraph(graph: OnnxGraph, inputs: OnnxTensor[]): Prom
         k++;
       }
     });
-    tf.dispose([...xs, ...list]);
+    tf.dispose([...xs, ...all]);
     return out;
   } finally {
     conv.model.dispose();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NodeCtx } from '../context.ts';
-import type { SymValue, Value } from '../values.ts';
+import { constOf, dimsOf, type SymValue, type Value } from '../values.ts';
 import { broadcastArgs } from './_shared.ts';
 
 const KERAS: Record<string, ((name: string) => tf.layers.Layer) | undefined> = {
@@ -17,6 +17,20 @@ const KERAS: Record<string, ((name: string) => tf.layers.Layer) | undefined> = {
  */
 export function binary(c: NodeCtx, op: string): Value[] {
   const vals = c.node.inputs.map((_, i) => c.input(i));
+  const b = vals[1];
+  if (c.opset < 7 && vals.length === 2 && b.kind === 'const') {
+    // Before opset 7: B lines up with A from `axis` (broadcast=1), and PRelu's 1-D slope is per channel.
+    const a = dimsOf(vals[0]);
+    let axis: number | undefined;
+    if (op === 'prelu' && b.tensor.dims.length === 1 && a.length > 2 && b.tensor.dims[0] === a[1]) axis = 1;
+    else if (c.int('broadcast', 0) === 1 && c.attr('axis') !== undefined) axis = c.int('axis', 0);
+    if (axis !== undefined) {
+      const ones = new Array(
+        Math.max(0, a.length - (axis < 0 ? axis + a.length : axis) - b.tensor.dims.length),
+      ).fill(1);
+      vals[1] = constOf(b.tensor.name, b.tensor.type, [...b.tensor.dims, ...ones], b.tensor.data);
+    }
+  }
   const { args, perm } = broadcastArgs(c, vals);
   const type =
     (vals.find((v) => v.kind === 'sym') as SymValue | undefined)?.type ??

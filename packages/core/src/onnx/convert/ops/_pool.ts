@@ -8,6 +8,8 @@ export function pool(c: NodeCtx, type: 'max' | 'avg'): Value[] {
   const x = c.input(0);
   const dims = dimsOf(x);
   need2d(c, dims.length);
+  if ((x.kind === 'const' ? x.tensor.type : x.type) !== 'float')
+    c.fail('integer data is not supported (tfjs pools float32)');
   if (c.node.outputs.filter(Boolean).length > 1) c.fail('the indices output is not supported');
   const k = c.intList('kernel_shape') ?? c.fail('has no kernel_shape');
   const s = c.intList('strides') ?? [1, 1];

@@ -74,6 +74,7 @@ export function broadcastArgs(c: NodeCtx, vals: Value[]): { args: Arg[]; perm: n
 export function reshapeTo(c: NodeCtx, v: Value, to: number[]): Value {
   if (v.kind === 'const') return constOf(v.tensor.name, v.tensor.type, to, v.tensor.data);
   const from = v.dims;
+  if (product(to) === 0) c.fail('empty (zero-size) tensors are not supported');
   if (product(from) !== product(to)) c.fail(`cannot reshape [${from}] to [${to}]`);
   const keepBatch = !v.order && v.perm[0] === 0 && from.length > 0 && to.length > 0 && from[0] === to[0];
   const planned = v.order ? null : planLayout(v, to, keepBatch);

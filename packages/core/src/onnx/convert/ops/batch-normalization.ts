@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { identity, tfAxis } from '../layout.ts';
 import { registerOnnxOp } from '../registry.ts';
+import { constOf } from '../values.ts';
 
 registerOnnxOp('BatchNormalization', (c) => {
   if (c.int('training_mode', 0) === 1) c.fail('training mode is not supported (inference only)');
@@ -11,6 +12,33 @@ registerOnnxOp('BatchNormalization', (c) => {
   const x = c.input(0);
   if (x.kind === 'const') return c.fail('normalizing a constant is not supported');
   const perm = x.order ? identity(2) : x.perm;
+  const rank = perm.length;
+  if (rank > 4) {
+    // tfjs's batch norm stops at rank 4: scale and shift per channel as one element-wise layer.
+    const eps = c.float('epsilon', 1e-5);
+    const [g, b, m, v] = [1, 2, 3, 4].map((i) => c.constant(i).data);
+    const scale = Float32Array.from(g, (gi, i) => gi / Math.sqrt(v[i] + eps));
+    const shift = Float32Array.from(b, (bi, i) => bi - m[i] * scale[i]);
+    const dims = [1, g.length, ...new Array(rank - 2).fill(1)];
+    const [y] = c.op(
+      'binary',
+      { op: 'mul' },
+      [
+        { v: x, perm },
+        { v: constOf('scale', 'float', dims, scale), perm },
+      ],
+      [{ perm, type: x.type }],
+    );
+    return c.op(
+      'binary',
+      { op: 'add' },
+      [
+        { v: y, perm },
+        { v: constOf('shift', 'float', dims, shift), perm },
+      ],
+      [{ perm, type: x.type }],
+    );
+  }
   const t = c.arg(x, perm);
   const [gamma, beta, mean, variance] = [1, 2, 3, 4].map((i) =>
     tf.tensor1d(Float32Array.from(c.constant(i).data)),

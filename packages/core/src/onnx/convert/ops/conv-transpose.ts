@@ -16,12 +16,14 @@ registerOnnxOp('ConvTranspose', (c) => {
   const op = c.intList('output_padding') ?? [0, 0];
   const k = [kh, kw];
   const inHW = [dims[2], dims[3]];
-  const full = inHW.map((n, i) => (n - 1) * s[i] + k[i] + op[i]);
+  let full = inHW.map((n, i) => (n - 1) * s[i] + k[i] + op[i]);
   let pads = c.intList('pads') ?? [0, 0, 0, 0];
   const outShape = c.intList('output_shape');
   const auto = c.str('auto_pad', 'NOTSET');
   if (outShape || auto === 'SAME_UPPER' || auto === 'SAME_LOWER') {
     const want = outShape ? outShape.slice(-2) : inHW.map((n, i) => n * s[i]);
+    // A requested size past the full output is output padding at the end.
+    full = full.map((f, i) => Math.max(f, want[i]));
     const total = full.map((f, i) => f - want[i]);
     // ONNX: SAME_UPPER (and output_shape) put the odd pad at the end.
     const lower = auto === 'SAME_LOWER';

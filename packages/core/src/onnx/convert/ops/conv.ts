@@ -63,7 +63,6 @@ registerOnnxOp('Conv', (c) => {
     useBias: !!bias,
     name: c.layerName(),
   };
-  const biasT = bias ? [tf.tensor1d(bias)] : [];
   let layer: tf.layers.Layer;
   let kernel: tf.Tensor;
   if (g === 1) {
@@ -92,6 +91,7 @@ registerOnnxOp('Conv', (c) => {
       true,
     );
   }
+  const biasT = bias ? [tf.tensor1d(bias)] : [];
   layer.build(t.shape);
   layer.setWeights([kernel, ...biasT]);
   tf.dispose([kernel, ...biasT]);

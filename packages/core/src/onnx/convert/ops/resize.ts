@@ -14,7 +14,8 @@ function source(mode: string, x: number, scale: number, inLen: number, outLen: n
     case 'pytorch_half_pixel':
       return outLen > 1 ? (x + 0.5) / scale - 0.5 : 0;
     case 'align_corners':
-      return outLen === 1 ? 0 : (x * (inLen - 1)) / (outLen - 1);
+      // ONNX divides by the unrounded resized length (in · scale), not the integer size.
+      return inLen * scale === 1 ? 0 : (x * (inLen - 1)) / (inLen * scale - 1);
     case 'asymmetric':
       return x / scale;
     case 'tf_half_pixel_for_nn':

@@ -17,7 +17,7 @@ function softmax(c: NodeCtx, log: boolean) {
   }
   const perm = x.kind === 'sym' && !x.order ? x.perm : identity(rank);
   const ta = tfAxis(axis, perm);
-  if (x.kind === 'sym' && !c.eager && !log && ta !== 0)
+  if (x.kind === 'sym' && !c.eager && !log && ta === rank - 1 && ta !== 0)
     return [
       c.sym(c.keras(tf.layers.softmax({ axis: ta, name: c.layerName() }), [c.arg(x, perm)]), perm, type),
     ];
