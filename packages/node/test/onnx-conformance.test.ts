@@ -50,9 +50,9 @@ function maxError(got: OnnxTensor[], want: OnnxTensor[]): number {
 /** Graph inputs after the first as initializers: the test's weights, shapes and scales as a real file holds them. */
 function bakeInputs(graph: OnnxGraph, inputs: OnnxTensor[]): OnnxGraph {
   const initializers = new Map(graph.initializers);
-  graph.inputs
-    .slice(1)
-    .forEach((info, i) => initializers.set(info.name, { ...inputs[i + 1], name: info.name }));
+  graph.inputs.slice(1).forEach((info, i) => {
+    initializers.set(info.name, { ...inputs[i + 1], name: info.name });
+  });
   return { ...graph, inputs: graph.inputs.slice(0, 1), initializers };
 }
 
