@@ -176,6 +176,52 @@ async function* prefetched(d: OpenedDataset, batches: Uint32Array[]): AsyncGener
   }
 }
 
+/**
+ * Pooled rows of `indices` (in order; unreadable images left out) from `layer`, a batch at a time:
+ * only the N×F result stays in memory.
+ */
+export async function featureRows(
+  m: OpenedModel,
+  fd: FeatureDataset,
+  layer: string,
+  pool: FeaturePool,
+  indices: Uint32Array,
+  batchSize?: number,
+  hooks: JobHooks = {},
+): Promise<{ features: Float32Array; indices: Uint32Array; f: number }> {
+  const model = layersModel(m);
+  const layerShape = featureLayer(model, layer);
+  const d = fd.data;
+  const F = pooledWidth(layerShape, pool);
+  const per = layerShape.reduce((a, b) => a * b, 1);
+  const bs = batchSize ?? (isBig(m) ? 32 : 256);
+  const [h, w, c] = m.inputShape;
+  const net = tf.model({ inputs: model.inputs, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
+  const out = new Float32Array(indices.length * F);
+  const kept = new Uint32Array(indices.length);
+  let n = 0;
+  const batches = Array.from({ length: Math.ceil(indices.length / bs) }, (_, b) =>
+    indices.subarray(b * bs, (b + 1) * bs),
+  );
+  let b = 0;
+  for await (const chunk of prefetched(d, batches)) {
+    checkStop(hooks, 'features');
+    const set = chunk.set;
+    if (set.count > 0) {
+      const x = batchIterator(set, undefined, set.count, { preprocess: m.preprocess }).next().value!.x;
+      const y = tf.tidy(() => net.predict(tf.tensor4d(x, [set.count, h, w, c])) as tf.Tensor);
+      const values = (await y.data()) as Float32Array;
+      y.dispose();
+      if (values.length !== set.count * per) throw new Error(`layer ${layer}: unexpected output size`);
+      out.set(poolRows(values, set.count, layerShape, pool), n * F);
+      kept.set(chunk.indices, n);
+      n += chunk.indices.length;
+    }
+    hooks.onProgress?.(Math.min(++b * bs, indices.length), indices.length);
+  }
+  return { features: out.subarray(0, n * F), indices: kept.subarray(0, n), f: F };
+}
+
 const csvField = (s: string) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 export function labelsCsv(rows: { file: string; label: number; className: string; split: string }[]): string {
@@ -219,46 +265,22 @@ export async function extractFeatures(o: FeaturesOptions, hooks: JobHooks = {}):
     }
 
     const F = pooledWidth(layerShape, pool);
-    const per = layerShape.reduce((a, b) => a * b, 1);
-    const batchSize = o.batchSize ?? (isBig(m) ? 32 : 256);
-    const [h, w, c] = m.inputShape;
-    const net = tf.model({
-      inputs: model.inputs,
-      outputs: model.getLayer(o.layer).output as tf.SymbolicTensor,
-    });
-    const out = new Float32Array(mine.length * F);
-    const rows: { file: string; label: number; className: string; split: string }[] = [];
-    const batches = Array.from({ length: Math.ceil(mine.length / batchSize) }, (_, b) =>
-      mine.subarray(b * batchSize, (b + 1) * batchSize),
-    );
     log(
       `features: ${model.name} ${o.layer} [${layerShape.join('×')}] → ${pool} (${F} per image) on ${d.description}` +
         `, images ${start}–${end - 1} of ${selected.length}${shard.count > 1 ? ` (shard ${shard.index + 1}/${shard.count})` : ''}`,
     );
     const t0 = performance.now();
-    let b = 0;
-    for await (const chunk of prefetched(d, batches)) {
-      checkStop(hooks, 'features');
-      const set = chunk.set;
-      if (set.count > 0) {
-        const x = batchIterator(set, undefined, set.count, { preprocess: m.preprocess }).next().value!.x;
-        const y = tf.tidy(() => net.predict(tf.tensor4d(x, [set.count, h, w, c])) as tf.Tensor);
-        const values = (await y.data()) as Float32Array;
-        y.dispose();
-        if (values.length !== set.count * per) throw new Error(`layer ${o.layer}: unexpected output size`);
-        out.set(poolRows(values, set.count, layerShape, pool), rows.length * F);
-        for (const i of chunk.indices) {
-          const label = d.labelled ? d.labels[i] : -1;
-          rows.push({
-            file: fd.file(i),
-            label,
-            className: label >= 0 ? (fd.classNames[label] ?? String(label)) : '',
-            split: splitOf.get(i)!,
-          });
-        }
-      }
-      hooks.onProgress?.(Math.min(++b * batchSize, mine.length), mine.length);
-    }
+    const got = await featureRows(m, fd, o.layer, pool, mine, o.batchSize, hooks);
+    const out = got.features;
+    const rows = Array.from(got.indices, (i) => {
+      const label = d.labelled ? d.labels[i] : -1;
+      return {
+        file: fd.file(i),
+        label,
+        className: label >= 0 ? (fd.classNames[label] ?? String(label)) : '',
+        split: splitOf.get(i)!,
+      };
+    });
     const seconds = (performance.now() - t0) / 1000;
     const skipped = mine.length - rows.length;
     if (skipped) log(`features: ${skipped} unreadable image(s) skipped`);
