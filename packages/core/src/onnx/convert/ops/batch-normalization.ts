@@ -48,8 +48,9 @@ registerOnnxOp('BatchNormalization', (c) => {
     epsilon: c.float('epsilon', 1e-5),
     name: c.layerName(),
   });
-  layer.build(t.shape);
+  // Applied before its weights are set: building inside apply() names them '<layer>/kernel'.
+  const y = c.keras(layer, [t]);
   layer.setWeights([gamma, beta, mean, variance]);
   tf.dispose([gamma, beta, mean, variance]);
-  return [c.sym(c.keras(layer, [t]), perm, x.type)];
+  return [c.sym(y, perm, x.type)];
 });

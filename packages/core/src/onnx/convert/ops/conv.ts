@@ -92,8 +92,9 @@ registerOnnxOp('Conv', (c) => {
     );
   }
   const biasT = bias ? [tf.tensor1d(bias)] : [];
-  layer.build(t.shape);
+  // Applied before its weights are set: building inside apply() names them '<layer>/kernel'.
+  const y = c.keras(layer, [t]);
   layer.setWeights([kernel, ...biasT]);
   tf.dispose([kernel, ...biasT]);
-  return [c.sym(c.keras(layer, [t]), NHWC, 'float')];
+  return [c.sym(y, NHWC, 'float')];
 });
