@@ -61,7 +61,9 @@ describe('output folders (ensureDir)', () => {
     await expect(ensureDir(join(dir, 'afile', 'sub'), '--out')).rejects.toThrow(
       `--out ${join(dir, 'afile', 'sub')}: cannot write there (a file is in the way)`,
     );
-    await expect(ensureDir(join(dir, 'afile'), '--out')).rejects.toThrow('cannot write there (it is a file)');
+    await expect(ensureDir(join(dir, 'afile'), '--out')).rejects.toThrow(
+      `--out ${join(dir, 'afile')}: exists and is not a directory`,
+    );
     const deep = join(dir, 'a', 'b', 'c');
     expect(await ensureDir(deep, '--out')).toBe(resolve(deep));
     expect((await stat(deep)).isDirectory()).toBe(true);

@@ -77,7 +77,11 @@ export async function checkWritableDir(path: string, flag?: string, name?: strin
     try {
       const st = await stat(existing);
       if (!st.isDirectory()) {
-        throw cannot(path, flag, existing === abs ? 'it is a file' : `${existing} is a file, not a folder`);
+        if (existing === abs)
+          throw new Error(
+            `${flag ? `${flag} ${path}` : (name ?? outputLabel(path))}: exists and is not a directory`,
+          );
+        throw cannot(path, flag, `${existing} is a file, not a folder`);
       }
       break;
     } catch (err: any) {
