@@ -272,6 +272,11 @@ describe('write errors name the output', () => {
       await expect(
         writeDirAtomic(join(out, 'ckpt'), (tmp) => writeFile(join(tmp, 'w.bin'), Buffer.alloc(1 << 20))),
       ).rejects.toThrow(`--out ${out}: no space left on device (writing ckpt)`);
+      // A temporary folder of the caller's (a checkpoint swap) is named by what it stands for.
+      await expect(
+        writeFileAtomic(join(out, '.last.tmp-12-ab', 'w.bin'), Buffer.alloc(1 << 20)),
+      ).rejects.toThrow(`--out ${out}: no space left on device (writing last/w.bin)`);
+      await rm(join(out, '.last.tmp-12-ab'), { recursive: true });
       expect(await readdir(out)).toEqual(['model']);
       expect(await readdir(join(out, 'model'))).toEqual([]);
     } finally {

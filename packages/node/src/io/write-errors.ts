@@ -69,7 +69,12 @@ export function writeError(err: unknown, target: string, ...tmp: string[]): unkn
   if (at && !ours.some((r) => at === r || at.startsWith(r + sep))) return err;
   const output = outputOf(target);
   const inner = output ? relative(output.root, resolve(target)) : '';
-  const what = !inner || inner.startsWith('..') ? '' : ` (writing ${inner.split(sep).join('/')})`;
+  // Temporary siblings by the name they stand for: `.last.tmp-123-abcd` → `last`.
+  const shown = inner
+    .split(sep)
+    .map((part) => part.replace(/^\.(.+)\.tmp-[0-9a-f-]+$/, '$1'))
+    .join('/');
+  const what = !inner || inner.startsWith('..') ? '' : ` (writing ${shown})`;
   const out = new Error(`${output?.label ?? target}: ${words}${what}`);
   (out as NodeJS.ErrnoException).code = e.code;
   return out;
