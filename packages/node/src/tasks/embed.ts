@@ -46,6 +46,10 @@ export interface EmbedOptions {
   /** Thumbnail side in pixels (default 32). */
   thumbSize?: number;
   thumbnailSource?: ThumbnailOptions;
+  /** Scatter plot size in pixels (default 680 × 520). */
+  scatterSize?: [number, number];
+  /** Rows of the thumbnail map (default 18; 24 columns). */
+  mapRows?: number;
 }
 
 export interface NeighborRow {
@@ -174,6 +178,8 @@ export async function embedFeatures(o: EmbedOptions, hooks: JobHooks = {}): Prom
       subtitle: sub(m, s, e.explained),
       xLabel: xl,
       yLabel: yl,
+      width: o.scatterSize?.[0],
+      height: o.scatterSize?.[1],
     });
   };
   const entries: FigureEntry[] = [];
@@ -220,7 +226,10 @@ export async function embedFeatures(o: EmbedOptions, hooks: JobHooks = {}): Prom
         ),
       });
       thumbnails = { file: 'thumbnails.png', size, columns };
-      const tm = thumbnailMap(chosen.coords, labels, (i) => thumbOf.get(rows[i])!, { tile: size });
+      const tm = thumbnailMap(chosen.coords, labels, (i) => thumbOf.get(rows[i])!, {
+        tile: size,
+        rows: o.mapRows,
+      });
       const titled = await labelledPanel(tm.image, {
         title: `${methodName(method)} of ${what}: each cell shows the image nearest its centre`,
         caption: ['frames coloured by class (the scatter plot’s legend)'],
