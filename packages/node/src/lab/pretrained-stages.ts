@@ -7,6 +7,7 @@ import { trainOmitted } from './report-html.ts';
 import { type LabSettings, stageKey } from './settings.ts';
 import { ptDataStage } from './stage-pt-data.ts';
 import { ptExplainStage } from './stage-pt-explain.ts';
+import { depthLayers, ptFeatureMapStage } from './stage-pt-feature-map.ts';
 import { ptInsideStage } from './stage-pt-inside.ts';
 import { ptMaximizeStage } from './stage-pt-maximize.ts';
 import { ptTestStage } from './stage-pt-test.ts';
@@ -46,6 +47,7 @@ export function pretrainedStageKeys(s: LabSettings): Record<string, string> {
       p.samplingSamples,
       p.sanityImages,
     ]),
+    featuremap: stageKey('pt-featuremap', [base, depthLayers(p.layers), p.big]),
   };
 }
 
@@ -62,4 +64,5 @@ export const PRETRAINED_STAGES: Record<string, (ctx: LabContext) => Promise<Stag
   part1: ptInsideStage,
   part2: ptMaximizeStage,
   part3: ptExplainStage,
+  featuremap: ptFeatureMapStage,
 };

@@ -79,6 +79,13 @@ export const SECTIONS: SectionSpec[] = [
       'Attribution maps say which pixels a decision depends on: the CAM family weights the last conv layer’s maps (coarse, class-specific), saliency, SmoothGrad, gradient × input and integrated gradients use input gradients (fine, noisy), guided backprop and DeconvNet project back through the ReLUs, occlusion, LIME and KernelSHAP hide parts of the image and watch the score. Good maps sit on the object, not on the background. The faithfulness table says which maps the model’s behaviour confirms.',
     ],
   },
+  {
+    id: 'featuremap',
+    title: '7. Feature space',
+    explain: [
+      'Every image becomes a point: a layer’s output, averaged over positions, mapped to two dimensions by UMAP (neighbourhoods kept) and PCA (the two directions of largest variance), coloured by class. Shallow layers mix the classes; deeper ones pull each class together — the network’s own notion of which images are alike. The thumbnail map shows the images themselves at their places, and the neighbour rows the images nearest to a few queries in the full feature space. The table measures the separation: how often an image’s five nearest neighbours share its class.',
+    ],
+  },
 ];
 
 /** The reason a pretrained run has no training section. */

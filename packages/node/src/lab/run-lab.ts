@@ -21,6 +21,7 @@ import { dataStage } from './stage-data.ts';
 import { part1Stage } from './stage-part1.ts';
 import { part2Stage } from './stage-part2.ts';
 import { CAM_CONV_FILTERS, part3Stage } from './stage-part3.ts';
+import { zooFeatureMapStage } from './stage-pt-feature-map.ts';
 import { testStage } from './stage-test.ts';
 import { trainKey, trainStage } from './stage-train.ts';
 import { Interrupted, type LabContext, type StageResult } from './types.ts';
@@ -79,6 +80,7 @@ function stageKeys(s: LabSettings, tk: string): Record<string, string> {
       s.sanityImages,
       s.samplingSamples,
     ]),
+    featuremap: stageKey('featuremap', [tk, s.seed, s.quick]),
   };
 }
 
@@ -89,6 +91,7 @@ const STAGE_FNS: Record<string, (ctx: LabContext) => Promise<StageResult>> = {
   part1: part1Stage,
   part2: part2Stage,
   part3: part3Stage,
+  featuremap: zooFeatureMapStage,
 };
 
 export interface LabHooks {

@@ -11,9 +11,9 @@ import { grid } from '@convlens/core/render/image';
 import { type Features, readFeatures } from '../features/read-features.ts';
 import { safeName } from '../figures/figure-set.ts';
 import { labelledPanel, writePng } from '../io/png.ts';
-import type { OpenedModel } from '../open/open-model.ts';
+import { type OpenedModel, openModel } from '../open/open-model.ts';
 import { type EmbedSummary, embedFeatures } from '../tasks/embed.ts';
-import { extractFeatures, type FeatureDataset } from '../tasks/features.ts';
+import { extractFeatures, type FeatureDataset, openFeatureDataset } from '../tasks/features.ts';
 import { existingFigure, readPng } from './figures.ts';
 import { byClass } from './stage-pt-data.ts';
 import { taskHooks } from './stage-pt-inside.ts';
@@ -204,4 +204,36 @@ export async function featureMapSection(ctx: LabContext, o: FeatureMapInputs): P
       })),
     },
   };
+}
+
+/** The zoo lab's layers: the first and last conv, and the last dense layer before the head. */
+export function zooMapLayers(model: OpenedModel): string[] {
+  const ls = model.model.layers;
+  const convs = ls.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name);
+  const dense = ls.filter((l) => l.getClassName() === 'Dense').map((l) => l.name);
+  const picked = [convs[0], convs.at(-1), dense.length > 1 ? dense.at(-2) : undefined];
+  return [...new Set(picked.filter((n): n is string => n !== undefined))];
+}
+
+/** Points the zoo lab maps: enough to see ten digit clusters, few enough to cost seconds. */
+export const ZOO_MAP_POINTS = 1000;
+
+/** The feature-space section of the zoo lab: the trained run on its own held-out images. */
+export async function zooFeatureMapStage(ctx: LabContext): Promise<StageResult> {
+  const model = await openModel(ctx.runDir);
+  try {
+    const dataset = await openFeatureDataset(undefined, model, {
+      dataDir: ctx.dataDir,
+      download: ctx.download,
+    });
+    return await featureMapSection(ctx, {
+      model,
+      dataset,
+      layers: zooMapLayers(model),
+      big: false,
+      points: ctx.settings.quick ? 500 : ZOO_MAP_POINTS,
+    });
+  } finally {
+    model.dispose();
+  }
 }
