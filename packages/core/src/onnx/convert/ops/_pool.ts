@@ -41,6 +41,22 @@ export function pool(c: NodeCtx, type: 'max' | 'avg'): Value[] {
     });
     return [c.sym(c.keras(layer, [t]), NHWC, 'float')];
   }
+  if (type === 'max' && !c.eager && nonNegative(t)) {
+    // After a ReLU, zeros pad a max pool as well as -∞ do (every window holds a real value ≥ 0):
+    // ZeroPadding2D + MaxPooling2D keep it a Keras layer (ResNet's stem pool, for DeconvNet's switches).
+    const padding: [[number, number], [number, number]] = [
+      [pads[0], pads[2] + extra[0]],
+      [pads[1], pads[3] + extra[1]],
+    ];
+    const padded = c.keras(tf.layers.zeroPadding2d({ padding, name: c.layerName('pad') }), [t]);
+    const layer = tf.layers.maxPooling2d({
+      poolSize: k as [number, number],
+      strides: s as [number, number],
+      padding: 'valid',
+      name: c.layerName(),
+    });
+    return [c.sym(c.keras(layer, [padded]), NHWC, 'float')];
+  }
   const counts: number[] = [];
   const range = (o: number, i: number) => {
     const start = o * s[i] - pads[i];
@@ -57,4 +73,17 @@ export function pool(c: NodeCtx, type: 'max' | 'avg'): Value[] {
     [{ v: x, perm: NHWC }],
     [{ perm: NHWC, type: 'float' }],
   );
+}
+
+/** Whether a tensor comes straight out of a layer whose outputs are never negative. */
+function nonNegative(t: tf.SymbolicTensor | tf.Tensor): boolean {
+  if (!(t instanceof tf.SymbolicTensor)) return false;
+  const layer = t.sourceLayer as tf.layers.Layer & { activation?: { getClassName(): string } };
+  const cls = layer.getClassName();
+  if (cls === 'ReLU') return true;
+  if (cls === 'Activation')
+    return ['relu', 'relu6', 'sigmoid', 'hardSigmoid', 'softmax'].includes(
+      layer.activation?.getClassName() ?? '',
+    );
+  return false;
 }

@@ -61,6 +61,9 @@ registerOnnxOp('Conv', (c) => {
     padding,
     dilationRate: d as [number, number],
     useBias: !!bias,
+    // The file's weights replace them: skip drawing random ones.
+    kernelInitializer: 'zeros' as const,
+    depthwiseInitializer: 'zeros' as const,
     name: c.layerName(),
   };
   let layer: tf.layers.Layer;

@@ -24,7 +24,12 @@ export function dense(
   }
   const perm = x.order ? [0, 1] : x.perm;
   const t = x.order ? x.t : c.arg(x, perm);
-  const layer = tf.layers.dense({ units: n, useBias: !!bias, name: c.layerName() });
+  const layer = tf.layers.dense({
+    units: n,
+    useBias: !!bias,
+    kernelInitializer: 'zeros',
+    name: c.layerName(),
+  });
   // Applied before its weights are set: building inside apply() names them '<layer>/kernel'.
   const y = c.keras(layer, [t]);
   const ws = [tf.tensor2d(kernel, [k, n]), ...(bias ? [tf.tensor1d(bias)] : [])];
