@@ -13,6 +13,8 @@ import { deflateRawSync, gzipSync } from 'node:zlib';
 import { encodeIdx } from '@convlens/core/data/idx';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATASETS } from '../src/data/catalog.ts';
+import { downloadDataset } from '../src/data/download.ts';
 import { loadDataset } from '../src/data/load.ts';
 import { readIdxFile } from '../src/data/read-idx.ts';
 import { importModel } from '../src/import/import-model.ts';
@@ -68,6 +70,14 @@ describe('output folders (ensureDir)', () => {
     expect(await ensureDir(deep, '--out')).toBe(resolve(deep));
     expect((await stat(deep)).isDirectory()).toBe(true);
     await ensureDir(deep, '--out');
+  });
+
+  it('a download cache under /proc fails at once, before any network access', async () => {
+    const t = performance.now();
+    await expect(
+      downloadDataset(DATASETS.mnist, '/proc/convlens-cache/mnist', { mirrors: ['http://127.0.0.1:9/'] }),
+    ).rejects.toThrow('/proc/convlens-cache/mnist: cannot write there (/proc holds kernel or device files)');
+    expect(performance.now() - t).toBeLessThan(1000);
   });
 
   it('writeFileAtomic under /proc fails at once instead of looping in a recursive mkdir', async () => {

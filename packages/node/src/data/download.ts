@@ -5,10 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises';
+import { open, rename, rmdir, unlink } from 'node:fs/promises';
 import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { basename, dirname, join } from 'node:path';
+import { checkWritableDir, ensureDir } from '../io/ensure-dir.ts';
 import { type DatasetSpec, DOWNLOAD_ORDER, IDX_FILES } from './catalog.ts';
 
 export interface DownloadOptions {
@@ -123,7 +124,10 @@ export async function downloadDataset(
   dir: string,
   opts: DownloadOptions = {},
 ): Promise<void> {
-  const created = await mkdir(dir, { recursive: true });
+  // Guarded (a cache under /proc must fail, not loop in a recursive mkdir); remember the first new level.
+  const { existing, missing } = await checkWritableDir(dir);
+  await ensureDir(dir);
+  const created = missing.length > 0 ? join(existing, missing[0]) : undefined;
   try {
     for (const role of DOWNLOAD_ORDER) {
       const file = `${IDX_FILES[role]}.gz`;
