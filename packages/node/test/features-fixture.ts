@@ -47,3 +47,25 @@ export async function writeFashionFolder(
   }
   return written;
 }
+
+/** A pw11 run: one epoch on 600 MNIST digits (the shared test split), seeded. */
+export async function trainPw11(datasets: string, out: string): Promise<void> {
+  const { trainCommand } = await import('../src/tasks/train.ts');
+  await trainCommand(
+    {
+      model: 'pw11',
+      dataset: 'mnist',
+      dataDir: datasets,
+      download: false,
+      epochs: 1,
+      limit: 600,
+      batchSize: 64,
+      optimizer: 'adam',
+      valSplit: 0.2,
+      seed: 1,
+      out,
+      backend: 'wasm',
+    },
+    () => {},
+  );
+}

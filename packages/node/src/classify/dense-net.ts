@@ -31,10 +31,13 @@ export interface DenseNet {
 }
 
 function build(state: DenseState) {
-  return state.layers.map((l) => ({
-    w: tf.variable(tf.tensor2d(l.w, [l.inputs, l.outputs])),
-    b: tf.variable(tf.tensor1d(l.b)),
-  }));
+  // tf.variable keeps its own reference: the initial tensors are freed by the tidy.
+  return state.layers.map((l) =>
+    tf.tidy(() => ({
+      w: tf.variable(tf.tensor2d(l.w, [l.inputs, l.outputs])),
+      b: tf.variable(tf.tensor1d(l.b)),
+    })),
+  );
 }
 
 function forward(vars: { w: tf.Variable; b: tf.Variable }[], x: tf.Tensor2D): tf.Tensor2D {
@@ -105,7 +108,7 @@ export async function fitDense(
   const optimizer = tf.train.adam(spec.learningRate);
   const order = Array.from({ length: x.length }, (_, i) => i);
   const xs = tf.tensor2d(x);
-  const ys = tf.oneHot(tf.tensor1d(y, 'int32'), k).toFloat();
+  const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(y, 'int32'), k).toFloat());
   const bs = Math.min(spec.batchSize, x.length);
   try {
     for (let e = 0; e < spec.epochs; e++) {

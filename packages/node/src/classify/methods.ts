@@ -5,7 +5,7 @@
  * - svm: libsvm-js (libsvm 3.22 compiled to wasm; C-SVC, RBF kernel, gamma = 1/F, C = 1: scikit-learn's
  *   defaults on standardized data).
  * - knn: ml-knn (k = 5, euclidean).
- * - forest: ml-random-forest (30 trees (depth ≤ 8), √F features per tree, seeded).
+ * - forest: ml-random-forest (16 trees (depth ≤ 6), √F features per tree, seeded).
  * - logreg: multinomial (softmax) logistic regression in tfjs: ml-logistic-regression is one-vs-rest
  *   plain gradient descent (50,000 steps by default) and was both slower and less accurate.
  * - mlp: one hidden layer of 128 ReLU units in tfjs (Adam, 40 epochs, batches of 32).
@@ -134,12 +134,12 @@ function knnTrained(m: any): TrainedClassifier {
 const forest: ClassifierMethod = {
   name: 'forest',
   library: 'ml-random-forest 2.1',
-  settings: '30 trees (depth ≤ 8), √F features per tree, bootstrap samples',
+  settings: '16 trees (depth ≤ 6), √F features per tree, bootstrap samples',
   async fit(x, y, _k, seed) {
     const f = x[0]?.length ?? 1;
     const m = new RandomForestClassifier({
-      nEstimators: 30,
-      treeOptions: { maxDepth: 8, minNumSamples: 3 },
+      nEstimators: 16,
+      treeOptions: { maxDepth: 6, minNumSamples: 3 },
       maxFeatures: Math.max(1, Math.round(Math.sqrt(f))),
       replacement: true,
       useSampleBagging: true,
@@ -163,7 +163,7 @@ function forestTrained(m: RandomForestClassifier): TrainedClassifier {
 }
 
 export const METHODS: Record<ClassifyMethod, ClassifierMethod> = {
-  logreg: dense('logreg', LOGREG, 'softmax regression, L2 1e-3, Adam 0.05, 300 full-batch steps'),
+  logreg: dense('logreg', LOGREG, 'softmax regression, L2 1e-3, Adam 0.05, 200 full-batch steps'),
   svm,
   knn,
   forest,
