@@ -3,6 +3,7 @@ import { initBackend } from '@convlens/core/engine/backend';
 import { PRESETS, type PresetName } from '@convlens/core/preprocess/presets';
 import { type Command, Option } from 'commander';
 import { importModel, inputGeometry } from '../import/import-model.ts';
+import { parseInputShape } from '../import/onnx-file.ts';
 import { saveImported } from '../import/save-imported.ts';
 import { hasModel } from '../io/model-io.ts';
 import { readLabelsFile } from '../open/labels.ts';
@@ -11,7 +12,10 @@ import { oneOf } from './options.ts';
 
 export interface ImportOptions {
   out: string;
-  preset: PresetName;
+  /** Default: torch for ONNX models (PyTorch exports), else scale01. */
+  preset?: PresetName;
+  /** ONNX models with symbolic sizes: C,H,W. */
+  inputShape?: string;
   labels?: string;
   force?: boolean;
   json?: boolean;
@@ -23,7 +27,14 @@ export async function importCommand(source: string, o: ImportOptions) {
     throw new Error(`${o.out}: already holds a model (use --force to replace it)`);
   await initBackend(o.backend);
   const t0 = performance.now();
-  const { model, kind, classNames: found } = await importModel(source);
+  const {
+    model,
+    kind,
+    classNames: found,
+  } = await importModel(source, {
+    inputShape: o.inputShape ? parseInputShape(o.inputShape) : undefined,
+  });
+  const preset = o.preset ?? (kind === 'onnx' ? 'torch' : 'scale01');
   const seconds = (performance.now() - t0) / 1000;
   try {
     const classNames = o.labels ? await readLabelsFile(o.labels) : found;
@@ -31,7 +42,7 @@ export async function importCommand(source: string, o: ImportOptions) {
     if (classNames && classNames.length !== outputs)
       throw new Error(`${o.labels ?? source}: ${classNames.length} class names for ${outputs} outputs`);
     const geometry = inputGeometry(model);
-    await saveImported(model, o.out, { preset: o.preset, ...(classNames ? { classNames } : {}) });
+    await saveImported(model, o.out, { preset, ...(classNames ? { classNames } : {}) });
     const summary = {
       source,
       kind,
@@ -41,7 +52,7 @@ export async function importCommand(source: string, o: ImportOptions) {
       input: geometry,
       outputs,
       classNames: classNames?.length ?? 0,
-      preset: o.preset,
+      preset,
       loadSeconds: +seconds.toFixed(3),
     };
     if (!o.json)
@@ -58,15 +69,17 @@ export function registerImportCommand(program: Command): void {
   program
     .command('import')
     .description(
-      'import a tfjs layers or graph model (folder, model.json or http(s) URL) or a Keras .h5/.keras file',
+      'import a tfjs layers or graph model (folder, model.json or http(s) URL), a Keras .h5/.keras or an ONNX file',
     )
-    .argument('<source>', 'model folder, model.json, URL, .h5 or .keras')
+    .argument('<source>', 'model folder, model.json, URL, .h5, .keras or .onnx')
     .requiredOption('--out <dir>', 'model folder to write (model.json, weights.bin, preprocess.json)')
     .addOption(
-      new Option('--preset <name>', 'input preprocessing stored with the model')
-        .argParser(oneOf('preset', PRESETS))
-        .default('scale01'),
+      new Option(
+        '--preset <name>',
+        'input preprocessing stored with the model (default: torch for .onnx, else scale01)',
+      ).argParser(oneOf('preset', PRESETS)),
     )
+    .option('--input-shape <dims>', 'ONNX models with symbolic sizes: the input as C,H,W (e.g. 3,224,224)')
     .option(
       '--labels <file>',
       'class names: JSON array, {"labels": [...]} or one per line (default: metadata.json)',

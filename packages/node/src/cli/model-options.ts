@@ -17,6 +17,7 @@ export interface ModelFlags {
   inputRange?: string;
   preset?: PresetName;
   resize?: ResizeMode;
+  inputShape?: string;
 }
 
 export interface DatasetFlags {
@@ -29,7 +30,7 @@ export interface DatasetFlags {
 }
 
 export const MODEL_SOURCES =
-  'a run directory, an imported model folder, a tfjs model.json/folder/URL, or a Keras .h5/.keras file';
+  'a run directory, an imported model folder, a tfjs model.json/folder/URL, a Keras .h5/.keras file, or an ONNX .onnx file';
 
 /** --model SOURCE (--run alias), --labels, --input-range, --preset, --resize. */
 export function modelOptions(cmd: Command, { required = true } = {}): Command {
@@ -51,7 +52,8 @@ export function modelOptions(cmd: Command, { required = true } = {}): Command {
         '--resize <mode>',
         'images of another size: fill (stretch) or crop (shorter side, centre)',
       ).argParser(oneOf('resize', RESIZE_MODES)),
-    );
+    )
+    .option('--input-shape <dims>', 'ONNX models with symbolic sizes: the input as C,H,W (e.g. 3,224,224)');
 }
 
 /** The model source from --model/--run; throws one line when neither or both (with different values) are given. */
@@ -64,7 +66,14 @@ export function modelSource(o: ModelFlags, required = true): string | undefined 
 }
 
 export function openModelOptions(o: ModelFlags, log: (s: string) => void): OpenModelOptions {
-  return { labels: o.labels, inputRange: o.inputRange, preset: o.preset, resize: o.resize, log };
+  return {
+    labels: o.labels,
+    inputRange: o.inputRange,
+    preset: o.preset,
+    resize: o.resize,
+    inputShape: o.inputShape,
+    log,
+  };
 }
 
 /** --dataset, --data-dir, --no-download, --labels-csv, --on-corrupt, --strict-classes. */

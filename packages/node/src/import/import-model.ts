@@ -1,7 +1,7 @@
 /**
  * `convlens import`: any supported model source → a convlens model folder (model.json + weights.bin +
  * preprocess.json). Sources: a tfjs layers or graph model folder or model.json (local or http(s) URL; graph
- * models are wrapped as one layer, see models/graph-layers.ts), Keras .h5, Keras .keras.
+ * models are wrapped as one layer, see models/graph-layers.ts), Keras .h5, Keras .keras, ONNX (onnx-file.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -10,9 +10,10 @@ import { classNamesFromMetadata, type Preprocess } from '@convlens/core/preproce
 import { loadModel } from '../io/model-io.ts';
 import { loadKerasH5 } from './keras-h5.ts';
 import { loadKerasZip } from './keras-zip.ts';
+import { loadOnnxFile, type OnnxLoadOptions } from './onnx-file.ts';
 import { fetchLayersModel } from './tfjs-url.ts';
 
-export type SourceKind = 'tfjs-url' | 'tfjs' | 'keras-h5' | 'keras-zip';
+export type SourceKind = 'tfjs-url' | 'tfjs' | 'keras-h5' | 'keras-zip' | 'onnx';
 
 export interface ImportedModel {
   model: tf.LayersModel;
@@ -25,6 +26,7 @@ export function sourceKind(source: string): SourceKind {
   if (/^https?:\/\//.test(source)) return 'tfjs-url';
   if (/\.(h5|hdf5)$/i.test(source)) return 'keras-h5';
   if (/\.keras$/i.test(source)) return 'keras-zip';
+  if (/\.onnx$/i.test(source)) return 'onnx';
   return 'tfjs';
 }
 
@@ -44,8 +46,9 @@ async function localSideMetadata(dir: string): Promise<unknown> {
   }
 }
 
-export async function importModel(source: string): Promise<ImportedModel> {
+export async function importModel(source: string, o: OnnxLoadOptions = {}): Promise<ImportedModel> {
   const kind = sourceKind(source);
+  if (kind === 'onnx') return { model: (await loadOnnxFile(source, o)).model, kind };
   if (kind === 'tfjs-url') {
     const r = await fetchLayersModel(source);
     return {

@@ -15,7 +15,9 @@ export async function saveImported(
   preprocess: Preprocess,
 ): Promise<void> {
   await writeDirAtomic(dir, async (tmp) => {
-    await saveModel(model, tmp, { preprocess: { preset: preprocess.preset } });
+    // Keep the model's own metadata (an ONNX model's layer aliases and logits flag) beside the preset.
+    const meta = (model.getUserDefinedMetadata() ?? {}) as Record<string, unknown>;
+    await saveModel(model, tmp, { ...meta, preprocess: { preset: preprocess.preset } });
     await writeFile(join(tmp, PREPROCESS_JSON), JSON.stringify(preprocess));
   });
 }

@@ -20,6 +20,7 @@ import {
   type ResizeMode,
 } from '@convlens/core/preprocess/presets';
 import { importModel, type SourceKind } from '../import/import-model.ts';
+import { parseInputShape } from '../import/onnx-file.ts';
 import { readPreprocess } from '../import/save-imported.ts';
 import { type LoadedRun, loadRun } from '../train/load-run.ts';
 import { readLabelsFile } from './labels.ts';
@@ -37,6 +38,8 @@ export interface OpenModelOptions {
   resize?: ResizeMode;
   /** Where one-line notices go (a guessed preprocessing, ignored labels). */
   log?: (s: string) => void;
+  /** ONNX models with symbolic sizes: the input's dims, e.g. '3,224,224' (C,H,W) or '1,3,224,224'. */
+  inputShape?: string;
 }
 
 export interface OpenedModel {
@@ -66,7 +69,7 @@ export interface OpenedModel {
 }
 
 const SUPPORTED =
-  'a run directory (run.json), a model folder or model.json (tfjs layers/graph), an http(s) URL, a Keras .h5 or .keras file';
+  'a run directory (run.json), a model folder or model.json (tfjs layers/graph), an http(s) URL, a Keras .h5 or .keras file, an ONNX .onnx file';
 
 async function statOf(path: string) {
   return stat(path).catch(() => null);
@@ -77,12 +80,10 @@ export async function openModel(source: string, o: OpenModelOptions = {}): Promi
   if (!source) throw new Error(`--model is required (${SUPPORTED})`);
   const url = /^https?:\/\//i.test(source);
   const ext = extname(source).toLowerCase();
-  if (!url && ext === '.onnx')
-    throw new Error(`${source}: ONNX models cannot be opened yet; export the model to Keras or tfjs instead`);
   if (
     !url &&
     ext &&
-    !['.json', '.h5', '.hdf5', '.keras'].includes(ext) &&
+    !['.json', '.h5', '.hdf5', '.keras', '.onnx'].includes(ext) &&
     !(await statOf(source))?.isDirectory()
   )
     throw new Error(`${source}: unsupported model format '${ext}' (expected ${SUPPORTED})`);
@@ -94,7 +95,9 @@ export async function openModel(source: string, o: OpenModelOptions = {}): Promi
   if (isDir && !(await statOf(join(source, 'model.json')))?.isFile())
     throw new Error(`${source}: no model in this folder (no model.json or run.json; expected ${SUPPORTED})`);
 
-  const imported = await importModel(source);
+  const imported = await importModel(source, {
+    inputShape: o.inputShape ? parseInputShape(o.inputShape) : undefined,
+  });
   // Whatever is wrong with the model is found after its weights are loaded: free them before throwing.
   try {
     return await describeImported(source, imported, isDir ? source : url ? undefined : dirname(source), o);
@@ -118,7 +121,9 @@ async function describeImported(
   const storedPreprocess = stored ?? metadataPreprocess(meta);
   let base: Preprocess | undefined = storedPreprocess;
   if (!base && !o.preset && !o.inputRange) {
-    base = shape[2] === 3 ? { preset: 'scale-1-1' } : { preset: 'scale01' };
+    // An ONNX model is most likely a PyTorch export: torchvision's ImageNet normalization.
+    base =
+      shape[2] === 3 ? { preset: imported.kind === 'onnx' ? 'torch' : 'scale-1-1' } : { preset: 'scale01' };
     notes.push(
       `notice: ${source} records no preprocessing; assuming ${describePreprocess(base)} (set --preset or --input-range)`,
     );
