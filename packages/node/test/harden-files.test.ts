@@ -12,12 +12,14 @@ import { promisify } from 'node:util';
 import { deflateRawSync, gzipSync } from 'node:zlib';
 import { encodeIdx } from '@convlens/core/data/idx';
 import { initBackend, tf } from '@convlens/core/engine/backend';
+import h5wasm from 'h5wasm/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATASETS } from '../src/data/catalog.ts';
 import { downloadDataset } from '../src/data/download.ts';
 import { loadDataset } from '../src/data/load.ts';
 import { readIdxFile } from '../src/data/read-idx.ts';
 import { importModel } from '../src/import/import-model.ts';
+import { openH5, readTensor } from '../src/import/keras-h5.ts';
 import { loadKerasZip } from '../src/import/keras-zip.ts';
 import { fetchLayersModel } from '../src/import/tfjs-url.ts';
 import { writeDirAtomic, writeFileAtomic } from '../src/io/atomic.ts';
@@ -168,6 +170,27 @@ describe('zip bombs (.keras)', () => {
     );
     expect(r.error).toMatch(/inflates beyond the 1,048,576 bytes its header declares/);
     expect(r.maxRssMB).toBeLessThan(200);
+  });
+});
+
+describe('HDF5 weights (.h5, .keras)', () => {
+  it('a dataset declaring 2^30 values in a 3 KB file is refused from its shape, before reading', async () => {
+    await h5wasm.ready;
+    const name = join(dir, 'bomb.h5');
+    const f = new h5wasm.File(name, 'w');
+    const opts = { name: 'x', data: new Float32Array(4), shape: [4], maxshape: [null], chunks: [1024] };
+    f.create_dataset(opts).resize([2 ** 30]); // unallocated chunks: nothing stored
+    f.close();
+    const bytes = await readFile(name);
+    expect(bytes.length).toBeLessThan(10_000);
+    const { file, close } = await openH5(bytes, 'bomb.h5');
+    try {
+      expect(() => readTensor(file.get('x') as any, 'bomb.h5:x')).toThrow(
+        'bomb.h5:x: weight declares 1,073,741,824 values (1073741824), more than the 268,435,456 limit',
+      );
+    } finally {
+      close();
+    }
   });
 });
 

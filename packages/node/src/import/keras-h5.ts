@@ -86,7 +86,19 @@ function attrStrings(g: H5Group, name: string): string[] {
   return (Array.isArray(v) ? v : [v]).map(str);
 }
 
-function readTensor(ds: H5Dataset, where: string): tf.Tensor {
+/**
+ * The most values one weight tensor may declare (1 GiB of float32). A dataset's shape is read before its
+ * data: HDF5 chunks can be deflated or left unallocated, so a tiny file can declare gigabytes.
+ */
+export const MAX_WEIGHT_VALUES = 2 ** 28;
+
+export function readTensor(ds: H5Dataset, where: string): tf.Tensor {
+  const shape = ds.shape ?? [];
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n > MAX_WEIGHT_VALUES)
+    throw new Error(
+      `${where}: weight declares ${n.toLocaleString('en-US')} values (${shape.join('×')}), more than the ${MAX_WEIGHT_VALUES.toLocaleString('en-US')} limit`,
+    );
   const v = quiet(() => ds.value) as unknown;
   if (!(v instanceof Float32Array || v instanceof Float64Array || v instanceof Int32Array))
     throw new Error(`${where}: unsupported weight data type ${ds.dtype}`);
