@@ -30,6 +30,8 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const optWeights = await optimizer.getWeights();
   const { data, specs } = await tf.io.encodeWeights(optWeights);
+  // getWeights returns the optimizer's own variables plus a fresh iteration-count scalar: free that.
+  for (const w of optWeights) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
   const bytes = new Uint8Array(data);
   const state: CheckpointState = {
     epoch: records.at(-1)?.epoch ?? 0,

@@ -1,12 +1,12 @@
 /**
- * One writer per run directory: RUN/.lock holds the owner's PID, host and start time, created with
- * O_EXCL ('wx') before anything in the run is written. A second writer is refused in one line; the
+ * One writer per run directory: RUN/.lock holds the owner's PID, host and start time, created
+ * exclusively (link(2) of a written file, else O_EXCL) before anything in the run is written. A second writer is refused in one line; the
  * lock of a process that died on this host (kill -9, power loss) is taken over with a notice. The
  * lock goes on release, on process exit (a second Ctrl-C exits at once) and on SIGTERM/SIGHUP.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
@@ -108,6 +108,24 @@ function hookExit(): void {
   }
 }
 
+/**
+ * Creates `path` holding `text`, failing with EEXIST when it exists. A hard link from a written temp
+ * file makes creation and content one step (a reader never sees an empty lock); file systems without
+ * hard links get an O_EXCL create and write.
+ */
+async function createWithContent(path: string, text: string, token: string): Promise<void> {
+  const tmp = `${path}.new-${token}`;
+  await writeFile(tmp, text, { flag: 'wx' });
+  try {
+    await link(tmp, path);
+  } catch (err: any) {
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV'].includes(err?.code)) throw err;
+    await writeFile(path, text, { flag: 'wx' });
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
 export class RunLocked extends Error {
   constructor(
     readonly dir: string,
@@ -137,7 +155,7 @@ export async function lockRunDir(dir: string, log: (s: string) => void = () => {
   const text = `${JSON.stringify(owner)}\n`;
   for (let attempt = 0; ; attempt++) {
     try {
-      await writeFile(path, text, { flag: 'wx' });
+      await createWithContent(path, text, owner.token);
       break;
     } catch (err: any) {
       if (err?.code !== 'EEXIST' || attempt >= 3) throw err;
