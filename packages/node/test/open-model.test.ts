@@ -341,7 +341,7 @@ describe('sources that cannot be opened: one line naming the source', () => {
     const pt = join(dir, 'net.pt');
     await writeFile(onnx, 'x');
     await writeFile(pt, 'x');
-    expect(await failure(onnx)).toMatch(new RegExp(`^${onnx}: ONNX models cannot be opened yet`));
+    expect(await failure(onnx)).toMatch(new RegExp(`^${onnx}: not an ONNX model \\(`));
     expect(await failure(pt)).toMatch(new RegExp(`^${pt}: unsupported model format '.pt'`));
   });
 
