@@ -68,7 +68,7 @@ export function scatterSvg(o: ScatterOptions): string {
   const n = o.coords.length / 2;
   const present = [...new Set(Array.from(o.labels))].sort((a, b) => a - b);
   const legendMax = o.legendMax ?? 20;
-  const legendW = 150;
+  const legendW = W < 500 ? 120 : 150;
   const m = { l: 56, r: legendW + 16, t: o.subtitle ? 50 : 34, b: 44 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
@@ -83,7 +83,7 @@ export function scatterSvg(o: ScatterOptions): string {
   );
   if (o.subtitle)
     parts.push(
-      `<text x="${W / 2}" y="38" text-anchor="middle" font-size="12" fill="#555">${esc(o.subtitle)}</text>`,
+      `<text x="${W / 2}" y="38" text-anchor="middle" font-size="${W < 500 ? 11 : 12}" fill="#555">${esc(o.subtitle)}</text>`,
     );
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
   for (const t of ticks(b.x0, b.x1))
@@ -112,7 +112,8 @@ export function scatterSvg(o: ScatterOptions): string {
   shown.forEach((c, k) => {
     const y = m.t + 8 + k * 17;
     const name = c < 0 ? 'unlabelled' : (o.classNames[c] ?? String(c));
-    const label = name.length > 20 ? `${name.slice(0, 19)}…` : name;
+    const max = W < 500 ? 15 : 20;
+    const label = name.length > max ? `${name.slice(0, max - 1)}…` : name;
     parts.push(
       `<circle cx="${lx + 6}" cy="${y}" r="5" fill="${classHex(c)}"/><text x="${lx + 16}" y="${y + 4}" font-size="12">${esc(label)}</text>`,
     );

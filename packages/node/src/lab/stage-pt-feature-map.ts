@@ -107,7 +107,7 @@ export async function featureMapSection(ctx: LabContext, o: FeatureMapInputs): P
               thumbnails: last,
               thumbSize: p.big ? 40 : 28,
               thumbnailSource: { model, dataset: fd },
-              scatterSize: [560, 440],
+              scatterSize: [440, 400],
               mapRows: 16,
             },
             e,
@@ -131,7 +131,7 @@ export async function featureMapSection(ctx: LabContext, o: FeatureMapInputs): P
       grid(panels, { columns: panels.length, gap: 8, background: [255, 255, 255, 255] }),
       {
         title: `${method === 'umap' ? 'UMAP' : 'PCA'} of each layer's features, shallow → deep`,
-        fontSize: 15,
+        fontSize: 22,
       },
     );
     const src = `${rel}/by-depth-${method}.png`;

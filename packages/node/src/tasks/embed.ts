@@ -158,9 +158,10 @@ export async function embedFeatures(o: EmbedOptions, hooks: JobHooks = {}): Prom
   const classNames = f.index.classNames;
   const className = (l: number) => (l < 0 ? 'unlabelled' : (classNames[l] ?? String(l)));
   const what = `${layer} (${f.index.pool}, ${F} features)`;
-  const sub = (m: EmbedMethod, s: SeparationScore | null, e?: number[]) =>
-    `${n} images · 5-NN accuracy in this map ${pct(s)}, in all ${F} dims ${pct(q.full)}${s ? `, chance ${(100 * s.chance).toFixed(0)}%` : ''}` +
-    (m === 'pca' && e?.length ? ` · variance shown ${(100 * (e[0] + (e[1] ?? 0))).toFixed(0)}%` : '');
+  // Short enough for a 560-px small multiple; PCA's variance shares are on its axes.
+  const sub = (s: SeparationScore | null) =>
+    `${n} images · 5-NN accuracy: map ${pct(s)}, all ${F}-D ${pct(q.full)}` +
+    (s ? `, chance ${(100 * s.chance).toFixed(0)}%` : '');
   const axes = (m: EmbedMethod) =>
     m === 'pca'
       ? [
@@ -175,7 +176,7 @@ export async function embedFeatures(o: EmbedOptions, hooks: JobHooks = {}): Prom
       labels,
       classNames,
       title: `${methodName(m)} of ${what}`,
-      subtitle: sub(m, s, e.explained),
+      subtitle: sub(s),
       xLabel: xl,
       yLabel: yl,
       width: o.scatterSize?.[0],
