@@ -18,8 +18,9 @@ import { readModelInput } from '../src/tasks/model-input.ts';
 const PYTHON = '/usr/bin/python3'; // Debian's: a pyenv python on PATH has no torch
 const SCRIPT = join(import.meta.dirname, 'torch', 'export_torchvision.py');
 // Two of the script's four models keep this file near a minute: a residual net with a Gemm head, and
-// SqueezeNet (Concat, ceil-mode pooling, a conv head). All four: run the script and onnx-torch-all.ts.
-const MODELS = ['resnet18', 'squeezenet1_1'];
+// SqueezeNet (Concat, ceil-mode pooling, a conv head). All four: CONVLENS_TORCH_MODELS=resnet18,
+// mobilenet_v2,efficientnet_b0,squeezenet1_1.
+const MODELS = process.env.CONVLENS_TORCH_MODELS?.split(',') ?? ['resnet18', 'squeezenet1_1'];
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torchvision'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch)
   console.warn(
