@@ -20,7 +20,7 @@ const cases = listOnnxCases();
 const TOL = 1e-4;
 
 type Outcome = {
-  status: 'pass' | 'fail' | 'skip';
+  status: 'pass' | 'fail' | 'skip' | 'known';
   reason?: string;
   err?: number;
   ops: string[];
@@ -56,10 +56,26 @@ function bakeInputs(graph: OnnxGraph, inputs: OnnxTensor[]): OnnxGraph {
   return { ...graph, inputs: graph.inputs.slice(0, 1), initializers };
 }
 
+/** Cases that run but fail today, each with what is known (reported, not hidden: status 'known'). */
+const KNOWN: [RegExp, string][] = [
+  [
+    /^node\/test_layer_normalization_.*_expanded$/,
+    'LayerNormalization expanded into a three-output function graph: a tensor is disposed before a Keras Reshape reads it inside tfjs-layers execute() (open; the LayerNormalization op itself passes)',
+  ],
+];
+
 /** Failures the converter refuses on purpose: reasons, not bugs. */
 const REFUSED = /not supported|only 2-D|must be a constant|symbolic size|inference only/;
 
 async function runCase(c: OnnxCase): Promise<Outcome> {
+  const r = await runOne(c);
+  const known = KNOWN.find(([re]) => re.test(`${c.suite}/${c.name}`));
+  return known && r.status === 'fail'
+    ? { ...r, status: 'known', reason: `${known[1]}: ${r.reason ?? r.err}` }
+    : r;
+}
+
+async function runOne(c: OnnxCase): Promise<Outcome> {
   let loaded: ReturnType<typeof loadOnnxCase>;
   try {
     loaded = loadOnnxCase(c);
@@ -108,10 +124,10 @@ describe.skipIf(cases.length === 0)('ONNX backend tests (libonnx-testdata)', () 
     await initBackend('wasm');
     const before = tf.memory().numTensors;
     for (const c of cases) results.set(`${c.suite}/${c.name}`, await runCase(c));
-    const perOp: Record<string, { pass: number; fail: number; skip: number }> = {};
+    const perOp: Record<string, { pass: number; fail: number; skip: number; known: number }> = {};
     for (const r of results.values())
       for (const op of r.ops) {
-        perOp[op] ??= { pass: 0, fail: 0, skip: 0 };
+        perOp[op] ??= { pass: 0, fail: 0, skip: 0, known: 0 };
         perOp[op][r.status]++;
       }
     const out = process.env.CONVLENS_ONNX_CONFORMANCE ?? join(tmpdir(), 'convlens-onnx-conformance.json');
@@ -121,7 +137,7 @@ describe.skipIf(cases.length === 0)('ONNX backend tests (libonnx-testdata)', () 
     );
     const n = (s: string) => [...results.values()].filter((r) => r.status === s).length;
     console.log(
-      `ONNX conformance: ${n('pass')} pass, ${n('fail')} fail, ${n('skip')} skipped of ${results.size} → ${out}`,
+      `ONNX conformance: ${n('pass')} pass, ${n('fail')} fail, ${n('known')} known failures, ${n('skip')} skipped of ${results.size} → ${out}`,
     );
     expect(tf.memory().numTensors).toBe(before);
   }, 600_000);

@@ -52,3 +52,6 @@ import './ops/sub.ts';
 import './ops/sum.ts';
 import './ops/tanh.ts';
 import './ops/transpose.ts';
+import './ops/split.ts';
+import './ops/reduce.ts';
+import './ops/layer-normalization.ts';

@@ -220,3 +220,29 @@ registerOpFn('identity', ([x]) => tf.clone(x));
 registerOpFn('expand', ([x], o) => tf.broadcastTo(x, p<number[]>(o, 'shape')));
 
 registerOpFn('mean', ([x], o) => tf.mean(x, p<number[]>(o, 'axes'), true));
+
+registerOpFn('reduce', ([x], o) => {
+  const axes = p<number[]>(o, 'axes');
+  const keep = !!o.keepDims;
+  switch (p<string>(o, 'op')) {
+    case 'mean':
+      return tf.mean(x, axes, keep);
+    case 'sum':
+      return tf.sum(x, axes, keep);
+    case 'max':
+      return tf.max(x, axes, keep);
+    case 'min':
+      return tf.min(x, axes, keep);
+    default:
+      throw new Error(`unknown reduction '${o.op}'`);
+  }
+});
+
+/** Normalizes over the trailing tfjs axes given, then scales and shifts (LayerNormalization). */
+registerOpFn('layer_norm', ([x, scale, bias], o) => {
+  const axes = p<number[]>(o, 'axes');
+  const { mean, variance } = tf.moments(x, axes, true);
+  const y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, p<number>(o, 'epsilon'))));
+  const s = scale ? tf.mul(y, scale) : y;
+  return bias ? tf.add(s, bias) : s;
+});

@@ -15,8 +15,8 @@ export async function runOnnxGraph(graph: OnnxGraph, inputs: OnnxTensor[]): Prom
     inputs: graph.inputs.map((info, i) => ({ ...info, shape: inputs[i]?.dims ?? info.shape })),
   };
   const conv = convertOnnx(g);
+  const xs = inputs.map((t, i) => constTensor(t, conv.inputPerms[i]));
   try {
-    const xs = inputs.map((t, i) => constTensor(t, conv.inputPerms[i]));
     // apply(), not predict(): predict expands 1-D inputs to 2-D (Keras's habit).
     const ys = conv.model.apply(xs.length === 1 ? xs[0] : xs, { training: false }) as tf.Tensor | tf.Tensor[];
     const all = Array.isArray(ys) ? ys : [ys];
@@ -31,9 +31,10 @@ export async function runOnnxGraph(graph: OnnxGraph, inputs: OnnxTensor[]): Prom
         k++;
       }
     });
-    tf.dispose([...xs, ...all]);
+    tf.dispose(all);
     return out;
   } finally {
+    tf.dispose(xs);
     conv.model.dispose();
   }
 }

@@ -37,7 +37,10 @@ export function binary(c: NodeCtx, op: string): Value[] {
     (vals[0].kind === 'const' ? vals[0].tensor.type : 'float');
   const keras = KERAS[op];
   const allSym = args.every((a) => a.v.kind === 'sym');
-  if (!c.eager && keras && allSym && args.length > 1 && args.every((a) => a.perm === perm)) {
+  const ts0 = (a: (typeof args)[number]) => (a.v.kind === 'sym' ? a.v.t.shape[0] : undefined);
+  // Keras merge layers broadcast every axis but the batch: the first axes must agree.
+  const sameBatch = args.every((a) => ts0(a) === ts0(args[0]));
+  if (!c.eager && keras && allSym && sameBatch && args.length > 1 && args.every((a) => a.perm === perm)) {
     const ts = args.map((a) => c.arg(a.v, a.perm));
     return [c.sym(c.keras(keras(c.layerName()), ts), perm, type)];
   }

@@ -97,6 +97,15 @@ export function reshapeTo(c: NodeCtx, v: Value, to: number[]): Value {
     const out = emitReshape(c, v, to, identity(2), true, v.t);
     return { ...(out as SymValue), order };
   }
+  if (!v.order) {
+    // One transpose that only regroups the merged axes (a channel shuffle) instead of going row-major.
+    const regrouped = regroup(v, to, keepBatch);
+    if (regrouped) {
+      const moved: SymValue = { ...v, t: c.arg(v, regrouped), perm: regrouped };
+      const plan = planLayout(moved, to, keepBatch);
+      if (plan) return emitReshape(c, moved, to, plan, keepBatch);
+    }
+  }
   const t = c.arg(v, identity(from.length));
   return emitReshape(
     c,
@@ -116,6 +125,26 @@ function strides(dims: number[]): number[] {
     acc *= dims[i];
   }
   return s;
+}
+
+/** `v`'s layout with each group of merged input axes put together in row-major order, or null. */
+function regroup(v: SymValue, to: number[], keepBatch: boolean): number[] | null {
+  const start = keepBatch ? 1 : 0;
+  const groups = reshapeGroups(v.dims.slice(start), to.slice(start));
+  if (!groups) return null;
+  const target: number[] = [];
+  const done = new Set<number>();
+  for (const a of v.perm) {
+    const g = a >= start && v.dims[a] !== 1 ? groups.find((gr) => gr.ins.includes(a - start)) : undefined;
+    if (!g) target.push(a);
+    else if (!done.has(a)) {
+      for (const i of g.ins) {
+        target.push(i + start);
+        done.add(i + start);
+      }
+    }
+  }
+  return target.length === v.perm.length && !samePerm(target, v.perm) ? target : null;
 }
 
 /** The output layout that lets tfjs reshape `v` as it lies, or null. */

@@ -32,7 +32,9 @@ registerOnnxOp('Pad', (c) => {
   if (pads.some((p) => p < 0)) {
     const dims = dimsOf(y);
     const begin = perm.map((a) => Math.max(0, -pads[a]));
-    const size = perm.map((a) => dims[a] - Math.max(0, -pads[a]) - Math.max(0, -pads[a + r]));
+    const size = perm.map((a) =>
+      pads[a] >= 0 && pads[a + r] >= 0 ? -1 : dims[a] - Math.max(0, -pads[a]) - Math.max(0, -pads[a + r]),
+    );
     [y] = c.op('crop', { begin, size }, [{ v: y, perm }], [{ perm, type }]);
   }
   return [y];

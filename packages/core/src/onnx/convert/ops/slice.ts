@@ -38,7 +38,8 @@ registerOnnxOp('Slice', (c) => {
   const contiguous = idx.every((l) => l.every((v, j) => j === 0 || v === l[j - 1] + 1));
   if (contiguous && idx.every((l) => l.length > 0)) {
     const begin = perm.map((a) => idx[a][0]);
-    const size = perm.map((a) => idx[a].length);
+    // -1 (to the end) on untouched axes keeps the batch free.
+    const size = perm.map((a) => (idx[a].length === dims[a] ? -1 : idx[a].length));
     return c.op('slice', { begin, size }, [{ v: x, perm }], [{ perm, type }]);
   }
   // Steps other than 1 (or empty results): gather each sliced axis.
