@@ -88,10 +88,9 @@ export async function featureMapSection(ctx: LabContext, o: FeatureMapInputs): P
       const last = k === layers.length - 1;
       // The first image of the first classes (rows, not dataset indices: a folder is sampled).
       const rowsAll = Array.from({ length: f.n }, (_, i) => i);
-      const queries = [...byClass(f.labels, rowsAll).entries()]
-        .filter(([c]) => c >= 0)
-        .map(([, m]) => m[0])
-        .slice(0, FEATURE_MAP_QUERIES);
+      const firsts = [...byClass(f.labels, rowsAll).entries()].filter(([c]) => c >= 0).map(([, m]) => m[0]);
+      // Unlabelled images: the first few.
+      const queries = (firsts.length ? firsts : rowsAll).slice(0, FEATURE_MAP_QUERIES);
       const e = taskHooks(ctx, `map ${layer}`, 'steps');
       try {
         summaries.push(
