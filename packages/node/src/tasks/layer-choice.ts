@@ -5,6 +5,7 @@
  * not thousands of tiles. What is left out is always reported.
  */
 import type { tf } from '@convlens/core/engine/backend';
+import { resolveLayerName } from '@convlens/core/models/layer-aliases';
 import type { OpenedModel } from '../open/open-model.ts';
 
 export const CONV_CLASSES: ReadonlySet<string> = new Set([
@@ -59,7 +60,9 @@ export function chooseLayers(
   requested?: string[],
   { max = DEFAULT_MAX_LAYERS, preferMixing = true } = {},
 ): LayerChoice {
-  if (requested && requested.length > 0) return { layers: requested, omitted: [] };
+  // Names may be aliases (a converted ONNX model's PyTorch module names): use the layers' own names.
+  if (requested && requested.length > 0)
+    return { layers: requested.map((n) => resolveLayerName(model, n)), omitted: [] };
   const all = candidates.filter((n) => isConv(model, n));
   if (all.length <= max) return { layers: candidates, omitted: [] };
   // Depthwise convs mix no channels: sample the others when there are enough (MobileNet's pointwise).
