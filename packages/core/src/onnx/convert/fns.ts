@@ -33,7 +33,11 @@ const UNARY: Record<string, (x: tf.Tensor, o: OpParams) => tf.Tensor> = {
     return tf.mul(g, tf.where(tf.greater(x, 0), x, tf.mul(a, tf.sub(tf.exp(x), 1))));
   },
   leaky: (x, o) => tf.leakyRelu(x, p<number>(o, 'alpha')),
-  clip: (x, o) => tf.clipByValue(x, p<number>(o, 'min'), p<number>(o, 'max')),
+  // wasm's ClipByValue reads float32 only: clip integers as floats.
+  clip: (x, o) =>
+    x.dtype === 'int32'
+      ? tf.cast(tf.clipByValue(tf.cast(x, 'float32'), p<number>(o, 'min'), p<number>(o, 'max')), 'int32')
+      : tf.clipByValue(x, p<number>(o, 'min'), p<number>(o, 'max')),
   hardSigmoid: (x, o) => tf.clipByValue(tf.add(tf.mul(x, p<number>(o, 'alpha')), p<number>(o, 'beta')), 0, 1),
   hardSwish: (x) => tf.mul(x, tf.clipByValue(tf.add(tf.div(x, 6), 0.5), 0, 1)),
 };

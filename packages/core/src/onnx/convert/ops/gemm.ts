@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
+import type { OnnxTensor } from '../../graph.ts';
 import type { NodeCtx } from '../context.ts';
 import { transposeData } from '../layout.ts';
 import { registerOnnxOp } from '../registry.ts';
 import type { SymValue, Value } from '../values.ts';
+import { liftConst } from './_shared.ts';
 
 /**
  * A Dense layer for x · W (+ b) with constant W. A flattened NHWC input (a value with a feature
@@ -54,16 +56,29 @@ registerOnnxOp('Gemm', (c) => {
   const [k, n] = transB ? [b.dims[1], b.dims[0]] : b.dims;
   const w = Float32Array.from(transB ? transposeData(b.data, b.dims, [1, 0]) : b.data, (v) => v * alpha);
   let bias: Float32Array | undefined;
+  let full: OnnxTensor | undefined;
   if (c.has(2)) {
     const cc = c.constant(2, 'C (bias)');
     const size = cc.data.length;
     if (size === n || size === 1)
       bias = Float32Array.from({ length: n }, (_, i) => beta * cc.data[size === 1 ? 0 : i]);
-    else c.fail(`a bias of shape [${cc.dims}] is not supported`);
+    // A bias per row and column (rare): added after the Dense layer.
+    else full = { ...cc, data: Float32Array.from(cc.data, (v) => beta * v) };
   }
   if (a.perm[0] !== 0 && !a.order) {
     // A transposed input whose batch axis moved: put it back (a counted transpose).
     a = { ...a, t: c.arg(a, [0, 1]), perm: [0, 1] };
   }
-  return [dense(c, a, w, k, n, bias)];
+  const y = dense(c, a, w, k, n, bias);
+  if (!full) return [y];
+  const perm = (y as SymValue).perm;
+  return c.op(
+    'binary',
+    { op: 'add' },
+    [
+      { v: y, perm },
+      { v: liftConst({ kind: 'const', tensor: full }, 2), perm },
+    ],
+    [{ perm, type: 'float' }],
+  );
 });
