@@ -11,6 +11,7 @@ import { depthLayers, ptFeatureMapStage } from './stage-pt-feature-map.ts';
 import { ptInsideStage } from './stage-pt-inside.ts';
 import { ptMaximizeStage } from './stage-pt-maximize.ts';
 import { ptTestStage } from './stage-pt-test.ts';
+import { ptTransferStage, transferSettings } from './stage-pt-transfer.ts';
 import type { LabContext, StageResult } from './types.ts';
 
 export function pretrainedStageKeys(s: LabSettings): Record<string, string> {
@@ -48,6 +49,7 @@ export function pretrainedStageKeys(s: LabSettings): Record<string, string> {
       p.sanityImages,
     ]),
     featuremap: stageKey('pt-featuremap', [base, depthLayers(p.layers), p.big]),
+    transfer: stageKey('pt-transfer', [base, p.source, p.layers.at(-1), transferSettings(!!s.quick)]),
   };
 }
 
@@ -65,4 +67,5 @@ export const PRETRAINED_STAGES: Record<string, (ctx: LabContext) => Promise<Stag
   part2: ptMaximizeStage,
   part3: ptExplainStage,
   featuremap: ptFeatureMapStage,
+  transfer: ptTransferStage,
 };

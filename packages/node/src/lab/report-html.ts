@@ -86,6 +86,13 @@ export const SECTIONS: SectionSpec[] = [
       'Every image becomes a point: a layer’s output, averaged over positions, mapped to two dimensions by UMAP (neighbourhoods kept) and PCA (the two directions of largest variance), coloured by class. Shallow layers mix the classes; deeper ones pull each class together — the network’s own notion of which images are alike. The thumbnail map shows the images themselves at their places, and the neighbour rows the images nearest to a few queries in the full feature space. The table measures the separation: how often an image’s five nearest neighbours share its class.',
     ],
   },
+  {
+    id: 'transfer',
+    title: '8. Transfer learning',
+    explain: [
+      'The lecture’s transfer-learning recipe, measured: reuse a pretrained network for new classes by (a) taking a layer’s features (here the last shown layer, averaged over positions) and training a classic classifier on them — logistic regression, an SVM, k nearest neighbours, a random forest, a small dense net; (b) training a new head on the frozen network; (c) fine-tuning the whole network after the head. Same images, same split, test accuracy and wall time side by side, and the rule of thumb (small data similar to ImageNet → features + a linear classifier; more data or another domain → fine-tune) set against what was measured.',
+    ],
+  },
 ];
 
 /** The reason a pretrained run has no training section. */

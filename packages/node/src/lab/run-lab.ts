@@ -22,6 +22,7 @@ import { part1Stage } from './stage-part1.ts';
 import { part2Stage } from './stage-part2.ts';
 import { CAM_CONV_FILTERS, part3Stage } from './stage-part3.ts';
 import { zooFeatureMapStage } from './stage-pt-feature-map.ts';
+import { zooTransferStage } from './stage-pt-transfer.ts';
 import { testStage } from './stage-test.ts';
 import { trainKey, trainStage } from './stage-train.ts';
 import { Interrupted, type LabContext, type StageResult } from './types.ts';
@@ -81,6 +82,7 @@ function stageKeys(s: LabSettings, tk: string): Record<string, string> {
       s.samplingSamples,
     ]),
     featuremap: stageKey('featuremap', [tk, s.seed, s.quick]),
+    transfer: stageKey('transfer', []),
   };
 }
 
@@ -92,6 +94,7 @@ const STAGE_FNS: Record<string, (ctx: LabContext) => Promise<StageResult>> = {
   part2: part2Stage,
   part3: part3Stage,
   featuremap: zooFeatureMapStage,
+  transfer: zooTransferStage,
 };
 
 export interface LabHooks {
