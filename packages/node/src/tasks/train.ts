@@ -4,6 +4,7 @@
  * nothing behind (run.json is written with the first checkpoint; folders this process made are
  * removed), so a run folder always holds a resumable run or none.
  */
+import { existsSync } from 'node:fs';
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchIterator } from '@convlens/core/data/batches';
@@ -151,7 +152,8 @@ async function trainLocked(
   if (opts.resume) {
     config = await readRunConfig(opts.out);
     const epoch = await recoverCheckpoint(paths.checkpoint, log);
-    if (epoch === undefined) {
+    // An incomplete `last` with nothing better: loadCheckpoint below says what is wrong with it.
+    if (epoch === undefined && !existsSync(paths.checkpoint)) {
       throw new Error(
         `--out ${opts.out}: no checkpoint to resume from (the run stopped before its first epoch ended); run it again without --resume`,
       );
