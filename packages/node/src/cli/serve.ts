@@ -3,6 +3,7 @@ import { initBackend } from '@convlens/core/engine/backend';
 import { type Command, InvalidArgumentError } from 'commander';
 import { ensureAppBuilt } from '../serve/app-build.ts';
 import { openServeSource, type ServeSource } from '../serve/explorer-info.ts';
+import { loadFeatureMap } from '../serve/feature-map-route.ts';
 import { createExplorerServer } from '../serve/server.ts';
 import { stopOnSignals } from '../serve/shutdown.ts';
 import { action, log } from './common.ts';
@@ -16,6 +17,7 @@ export interface ServeCliOptions extends ModelFlags {
   shutdownTimeout: number;
   rebuild?: boolean;
   json?: boolean;
+  featureMap?: string;
 }
 
 /** A TCP port: an integer from 0 (any free port) to 65535. */
@@ -38,9 +40,10 @@ export async function resolveServeSource(o: ModelFlags): Promise<ServeSource> {
 }
 
 export async function serveCommand(o: ServeCliOptions): Promise<{ url: string; source: ServeSource }> {
+  const featureMap = o.featureMap ? { dir: o.featureMap, data: await loadFeatureMap(o.featureMap) } : undefined;
   const source = await resolveServeSource(o);
   const appDir = await ensureAppBuilt(log, !!o.rebuild);
-  const app = createExplorerServer({ source, appDir, host: o.host, allowedHosts: o.allowHost });
+  const app = createExplorerServer({ source, appDir, host: o.host, allowedHosts: o.allowHost, featureMap });
   try {
     await app.listen({ port: o.port, host: o.host });
   } catch (err) {
@@ -77,6 +80,7 @@ export function registerServeCommand(program: Command): void {
       numberIn('--shutdown-timeout', 0, 600),
       5,
     )
+    .option('--feature-map <dir>', 'a `convlens embed` folder for the Feature map view')
     .option('--rebuild', 'rebuild the app (vite build) before serving')
     .option('--json', 'print {url} as JSON on stdout')
     .action(

@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServeSource } from './explorer-info.ts';
 import { BodyError, DEFAULT_TIMEOUTS, readBody, type ServerTimeouts } from './limits.ts';
+import { type FeatureMapData, registerFeatureMapRoutes } from './feature-map-route.ts';
 import { contentType } from './mime.ts';
 import { realFileInside } from './safe-path.ts';
 import { hostChecker, SECURITY_HEADERS } from './security.ts';
@@ -32,6 +33,8 @@ export interface ServerOptions {
   /** More Host names to answer to (a reverse proxy's or the machine's name). */
   allowedHosts?: string[];
   timeouts?: Partial<ServerTimeouts>;
+  /** An embed folder for the Feature map view (convlens serve --feature-map DIR). */
+  featureMap?: { dir: string; data: FeatureMapData };
 }
 
 async function sendFile(reply: FastifyReply, root: string, requested: string, cache: string) {
@@ -52,6 +55,7 @@ export function createExplorerServer({
   host = '127.0.0.1',
   allowedHosts = [],
   timeouts,
+  featureMap,
 }: ServerOptions): FastifyInstance {
   const t = { ...DEFAULT_TIMEOUTS, ...timeouts };
   const app = Fastify({
@@ -139,6 +143,8 @@ export function createExplorerServer({
       patches: await topPatches(source.runDir, source.dataset, q.layer, filter),
     };
   });
+
+  registerFeatureMapRoutes(app, featureMap?.dir, featureMap?.data);
 
   app.get('/files/model/*', (req, reply) =>
     sendFile(reply, source.modelDir, (req.params as any)['*'], 'no-cache'),
