@@ -6,8 +6,10 @@ import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseNpy } from '@convlens/core/methods/actmax/npy';
+import Fastify from 'fastify';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadFeatureMap, registerFeatureMapRoutes } from '../src/serve/feature-map-route.ts';
 import { embedFeatures } from '../src/tasks/embed.ts';
 import { errorLines, runCli, trainQuadrantRun } from './cli-helpers.ts';
 
@@ -87,6 +89,20 @@ describe('convlens embed', () => {
     expect(atlas.width).toBe(e.thumbnails.columns * 32);
     expect(atlas.height).toBe(Math.ceil(300 / e.thumbnails.columns) * 32);
     expect(await readFile(join(out, 'scatter-umap.svg'), 'utf8')).toContain('UMAP of dense1');
+
+    // The explorer's routes serve the folder: the data and the thumbnail atlas.
+    const app = Fastify();
+    registerFeatureMapRoutes(app, out, await loadFeatureMap(out));
+    const api = await app.inject({ url: '/api/feature-map' });
+    expect(api.json().coordinates).toHaveLength(300);
+    expect(api.json().thumbnails).toEqual({ size: 32, columns: e.thumbnails.columns });
+    const png = await app.inject({ url: '/files/feature-map/thumbnails.png' });
+    expect(png.headers['content-type']).toBe('image/png');
+    expect(png.rawPayload.length).toBe((await stat(join(out, 'thumbnails.png'))).size);
+    await app.close();
+    await expect(loadFeatureMap(feats)).rejects.toThrow(
+      /no embedding\.json \(give a folder written by convlens embed\)$/,
+    );
   });
 
   it('is deterministic under a seed and changes with it', async () => {
