@@ -247,6 +247,61 @@ describe.skipIf(!hasChromium)('explorer in chromium', () => {
     expect(wasm.text).toBe(auto.text);
   });
 
+  it('runs under its Content-Security-Policy, cross-origin isolated, with threaded wasm (no CSP violations)', async () => {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' || /Content.Security.Policy|Refused to/i.test(m.text()))
+        problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
+    await page.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) =>
+        console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`),
+      );
+    });
+    const res = await page.goto(`${url}?backend=wasm`);
+    const h = res!.headers();
+    expect(h['content-security-policy']).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
+    expect([h['cross-origin-opener-policy'], h['cross-origin-embedder-policy']]).toEqual([
+      'same-origin',
+      'require-corp',
+    ]);
+    expect(h['x-frame-options']).toBe('DENY');
+    await page.waitForSelector('[data-testid=backend]', { timeout: 60_000 });
+    expect(await page.locator('[data-testid=backend]').innerText()).toBe('tfjs wasm');
+    expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
+    // The engine worker (not the wasm pthreads it starts from blob: URLs, which are busy waiting).
+    const engine = page.workers().find((w) => w.url().includes('/assets/worker'))!;
+    const [isolated, threads, cores] = await engine.evaluate(() => [
+      self.crossOriginIsolated,
+      (self as any).convlensWasmThreads,
+      navigator.hardwareConcurrency,
+    ]);
+    console.log(`explorer: crossOriginIsolated ${isolated}, wasm threads ${threads} of ${cores} cores`);
+    expect(isolated).toBe(true);
+    expect(threads).toBe(cores);
+    if (cores > 1) expect(threads).toBeGreaterThan(1);
+
+    // The app works under the policy: a prediction, then every explanation method.
+    await page.getByRole('button', { name: 'Draw an example 7' }).click();
+    await expect
+      .poll(() => page.locator('[data-testid=predictions] li').count(), { timeout: 30_000 })
+      .toBe(5);
+    await page.getByRole('tab', { name: 'Explanations' }).click();
+    const explain = page.locator('[data-testid=explain-view]');
+    await explain.getByRole('button', { name: 'Explain' }).click();
+    await expect.poll(() => explain.getByText('computing…').count(), { timeout: 240_000 }).toBe(0);
+    const cards = await explain.locator('figure.card').all();
+    expect(cards.length).toBeGreaterThanOrEqual(6);
+    for (const card of cards) expect(await card.innerText()).not.toMatch(/error/i);
+    expect(await nonBlank(page, '[data-testid=explain-view] figure.card[data-method=gradcam] canvas')).toBe(
+      1,
+    );
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 300_000);
+
   it('shows a specific error for a non-image upload and keeps working', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     await page.goto(url);

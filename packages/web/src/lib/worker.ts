@@ -20,7 +20,7 @@ import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain
 import { camHead } from '@convlens/core/models/cam-head';
 import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-layers';
 import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { modelInput } from './input.ts';
 import type {
   ActmaxFrame,
@@ -47,6 +47,27 @@ let backend: string | null = null;
 
 const post = (r: Reply, transfer: Transferable[] = []) => (self as any).postMessage(r, transfer);
 
+/**
+ * The wasm backend on every core when the page is cross-origin isolated (convlens serve sends
+ * COOP/COEP, which SharedArrayBuffer and so the threaded build need). tfjs's C++ sizes its pool as
+ * min(requested, logical cores / 2), assuming hyper-threading: the worker reports twice the cores
+ * while the module starts. The thread count is left on `self` for tests to read.
+ */
+async function startWasm(): Promise<void> {
+  const cores = navigator.hardwareConcurrency || 1;
+  const isolated = (self as any).crossOriginIsolated === true;
+  if (isolated) {
+    setThreadsCount(cores);
+    Object.defineProperty(navigator, 'hardwareConcurrency', { value: 2 * cores, configurable: true });
+  }
+  try {
+    await initBackend('wasm');
+  } finally {
+    if (isolated) delete (navigator as any).hardwareConcurrency;
+  }
+  (self as any).convlensWasmThreads = getThreadsCount();
+}
+
 async function startBackend(prefer?: string): Promise<string> {
   if (backend) return backend;
   setWasmPaths(`${self.location.origin}/tfjs-wasm/`);
@@ -58,7 +79,8 @@ async function startBackend(prefer?: string): Promise<string> {
       continue;
     }
     try {
-      await initBackend(name as any);
+      if (name === 'wasm') await startWasm();
+      else await initBackend(name as any);
       backend = name;
       return name;
     } catch (err) {
