@@ -40,7 +40,9 @@ export async function resolveServeSource(o: ModelFlags): Promise<ServeSource> {
 }
 
 export async function serveCommand(o: ServeCliOptions): Promise<{ url: string; source: ServeSource }> {
-  const featureMap = o.featureMap ? { dir: o.featureMap, data: await loadFeatureMap(o.featureMap) } : undefined;
+  const featureMap = o.featureMap
+    ? { dir: o.featureMap, data: await loadFeatureMap(o.featureMap) }
+    : undefined;
   const source = await resolveServeSource(o);
   const appDir = await ensureAppBuilt(log, !!o.rebuild);
   const app = createExplorerServer({ source, appDir, host: o.host, allowedHosts: o.allowHost, featureMap });
