@@ -34,7 +34,9 @@ describe('convlens lab: bad input gets one line and exit 1', () => {
     const out = join(tmp, 'a-file', 'report');
     const r = await runCli(['lab', '--quick', '--out', out]);
     expect(r.code).toBe(1);
-    expect(errorLines(r.stderr)).toEqual([`convlens: --out ${out}: cannot write there (a file is in the way)`]);
+    expect(errorLines(r.stderr)).toEqual([
+      `convlens: --out ${out}: cannot write there (a file is in the way)`,
+    ]);
   });
 
   it('refuses a non-empty folder that is not a lab report', async () => {
