@@ -63,7 +63,7 @@ export function registerLabCommand(program: Command): void {
   modelOptions(cmd, { required: false });
   // --model takes a zoo name too: the lab trains those (the default, pw11); anything else is used as it is.
   const model = cmd.options.find((x) => x.long === '--model')!;
-  model.description = `a zoo model to train (${MODEL_NAMES.join(', ')}; default pw11), or a pretrained model to use as it is: a run directory, an imported model folder, a tfjs model.json/folder/URL, or a Keras .h5/.keras file`;
+  model.description = `a zoo model to train (${MODEL_NAMES.join(', ')}; default pw11), or a pretrained model to use as it is: a run directory, an imported model folder, a tfjs model.json/folder/URL, a Keras .h5/.keras file, or an ONNX .onnx file`;
   datasetOptions(
     cmd,
     'images: mnist (default), fashion-mnist or an IDX folder for a zoo model; for a pretrained one also an image folder (default: a run’s held-out data)',

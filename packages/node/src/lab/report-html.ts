@@ -184,7 +184,7 @@ export function buildHtml(
   }).join('\n');
   const s = settings;
   const meta = pre
-    ? `${s.quick ? '--quick run (small subsets). ' : ''}A ${esc(pre.kind)} model used as it is (not trained here): input ${pre.inputShape.join('×')}, ${pre.numClasses} classes, ${esc(pre.preprocess)}, class scores: ${esc(pre.scores)}. ${pre.images} of ${pre.dataset.count} images; statistics over ${pre.statsImages}; layers ${esc(pre.layers.join(', '))}; act-max ${pre.actmaxSteps} steps; seed ${s.seed}, backend ${esc(s.backend)}. All numbers are in <a href="report.json">report.json</a>.`
+    ? `${s.quick ? '--quick run (small subsets). ' : ''}${esc(modelKindWords(pre.kind))} used as it is (not trained here): input ${pre.inputShape.join('×')}, ${pre.numClasses} classes, ${esc(pre.preprocess)}, class scores: ${esc(pre.scores)}. ${pre.images} of ${pre.dataset.count} images; statistics over ${pre.statsImages}; layers ${esc(pre.layers.join(', '))}; act-max ${pre.actmaxSteps} steps; seed ${s.seed}, backend ${esc(s.backend)}. All numbers are in <a href="report.json">report.json</a>.`
     : `${s.quick ? '--quick run (few epochs, small subsets). ' : ''}Settings: ${s.epochs} epochs${s.trainLimit ? ` on the first ${s.trainLimit} training images` : ''}, batch ${s.batchSize}, seed ${s.seed}, backend ${esc(s.backend)}; statistics over ${s.statsImages} images; act-max ${s.actmaxSteps} steps, tv weights ${s.tvWeights.join(', ')}. All numbers are in <a href="report.json">report.json</a>; the trained model is in <code>run/</code>.`;
   const navTitle = (x: SectionSpec) =>
     `${x.title.replace(/^\d+\.\s*/, '')}${results[x.id]?.omitted ? ' (omitted)' : ''}`;
@@ -196,4 +196,16 @@ export function buildHtml(
 <nav><h2>Contents</h2><ol>${SECTIONS.map((x) => `<li><a href="#${x.id}">${esc(navTitle(x))}</a></li>`).join('')}</ol></nav>
 <main>${sections}</main><script>${REPORT_JS}</script></body></html>
 `;
+}
+
+/** "A tfjs model", "An ONNX model", "A Keras model": the report's words for where a model came from. */
+function modelKindWords(kind: string): string {
+  const words: Record<string, string> = {
+    onnx: 'An ONNX model',
+    'keras-h5': 'A Keras model',
+    'keras-zip': 'A Keras model',
+    'tfjs-url': 'A tfjs model',
+    imported: 'An imported model',
+  };
+  return words[kind] ?? `A ${kind} model`;
 }
