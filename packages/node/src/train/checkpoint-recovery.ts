@@ -7,6 +7,7 @@
  */
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { modelShardPath } from '../io/model-paths.ts';
 import type { CheckpointState } from './checkpoint.ts';
 import { pidAlive } from './run-lock.ts';
 
@@ -32,7 +33,10 @@ export async function completeCopy(dir: string): Promise<CheckpointState | undef
         0,
       );
       let have = 0;
-      for (const p of group.paths) have += (await stat(join(dir, 'model', p))).size;
+      // Through the shard-path guard: a manifest path leading outside the copy makes it incomplete.
+      for (const p of group.paths)
+        have += (await stat(await modelShardPath(join(dir, 'model', 'model.json'), join(dir, 'model'), p)))
+          .size;
       if (have !== want) return;
     }
     return state;
