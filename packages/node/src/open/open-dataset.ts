@@ -310,3 +310,14 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/** Reads `batches` in order, decoding the next one while the caller works on the current one. */
+export async function* readAhead(d: OpenedDataset, batches: Uint32Array[]): AsyncGenerator<Chunk> {
+  let next = batches.length ? d.read(batches[0]) : undefined;
+  for (let i = 0; i < batches.length; i++) {
+    const current = await next!;
+    next = i + 1 < batches.length ? d.read(batches[i + 1]) : undefined;
+    next?.catch(() => {}); // surfaced when awaited
+    yield current;
+  }
+}

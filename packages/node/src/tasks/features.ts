@@ -25,10 +25,10 @@ import { checkOutDir } from '../figures/figure-set.ts';
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { listImages } from '../open/image-files.ts';
 import {
-  type Chunk,
   type OpenDatasetOptions,
   type OpenedDataset,
   openDataset,
+  readAhead,
 } from '../open/open-dataset.ts';
 import { type OpenedModel, type OpenModelOptions, openModel } from '../open/open-model.ts';
 import { isBig, layersModel } from './layer-choice.ts';
@@ -165,17 +165,6 @@ function datasetFingerprint(fd: FeatureDataset, selected: Uint32Array): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Reads `batches` in order, decoding the next one while the caller works on the current one. */
-async function* prefetched(d: OpenedDataset, batches: Uint32Array[]): AsyncGenerator<Chunk> {
-  let next = batches.length ? d.read(batches[0]) : undefined;
-  for (let i = 0; i < batches.length; i++) {
-    const current = await next!;
-    next = i + 1 < batches.length ? d.read(batches[i + 1]) : undefined;
-    next?.catch(() => {}); // surfaced when awaited
-    yield current;
-  }
-}
-
 /**
  * Pooled rows of `indices` (in order; unreadable images left out) from `layer`, a batch at a time:
  * only the N×F result stays in memory.
@@ -204,7 +193,7 @@ export async function featureRows(
     indices.subarray(b * bs, (b + 1) * bs),
   );
   let b = 0;
-  for await (const chunk of prefetched(d, batches)) {
+  for await (const chunk of readAhead(d, batches)) {
     checkStop(hooks, 'features');
     const set = chunk.set;
     if (set.count > 0) {

@@ -28,7 +28,7 @@ import type { TopEntry } from '@convlens/core/stats/top-k';
 import { checkOutDir, FigureSet } from '../figures/figure-set.ts';
 import { renderStats } from '../figures/stats-render.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
-import type { Chunk, OpenedDataset } from '../open/open-dataset.ts';
+import { type Chunk, type OpenedDataset, readAhead } from '../open/open-dataset.ts';
 import type { OpenedModel } from '../open/open-model.ts';
 import { CONV_CLASSES, chooseLayers, isBig, layersModel, maxChannels, omittedNote } from './layer-choice.ts';
 
@@ -118,17 +118,6 @@ function modelBatch(m: OpenedModel, chunk: Chunk, labels: ArrayLike<number>) {
   return { x: b?.x ?? new Float32Array(0), y: set.labels, size: set.count, indices };
 }
 
-/** Reads `batches` in order, decoding the next one while the caller works on the current one. */
-async function* prefetched(d: OpenedDataset, batches: Uint32Array[]): AsyncGenerator<Chunk> {
-  let next = batches.length ? d.read(batches[0]) : undefined;
-  for (let i = 0; i < batches.length; i++) {
-    const current = await next!;
-    next = i + 1 < batches.length ? d.read(batches[i + 1]) : undefined;
-    next?.catch(() => {}); // surfaced when awaited
-    yield current;
-  }
-}
-
 /** The model's predicted class of every image in `indices` (unlabelled data), by dataset index. */
 async function predictClasses(
   m: OpenedModel,
@@ -144,7 +133,7 @@ async function predictClasses(
   const batches = Array.from({ length: Math.ceil(indices.length / batchSize) }, (_, b) =>
     indices.subarray(b * batchSize, (b + 1) * batchSize),
   );
-  for await (const chunk of prefetched(d, batches)) {
+  for await (const chunk of readAhead(d, batches)) {
     checkStop(hooks, 'stats');
     const b = modelBatch(m, chunk, zeros);
     const t = tf.tidy(() => {
@@ -329,7 +318,7 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
   const t0 = performance.now();
   let done = 0;
   // One class per batch: the per-class sums are then a single pooling op (see classOrderedBatches).
-  for await (const chunk of prefetched(d, classOrderedBatches(labels, mine, batchSize))) {
+  for await (const chunk of readAhead(d, classOrderedBatches(labels, mine, batchSize))) {
     checkStop(hooks, 'stats');
     await collector.add(modelBatch(m, chunk, labels));
     done += chunk.indices.length;
