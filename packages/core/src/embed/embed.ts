@@ -1,15 +1,16 @@
 /**
- * A 2-D map of a feature matrix: PCA (linear, global distances, nothing to tune) or UMAP (non-linear,
- * keeps neighbourhoods: clusters show, distances between them mean little), both seeded, plus how well
+ * A 2-D map of a feature matrix: PCA (linear, global distances, nothing to tune), UMAP or t-SNE
+ * (non-linear, keep neighbourhoods: clusters show, distances between them mean little), all seeded, plus how well
  * classes separate in the map and in the full space.
  */
 import type { JobHooks } from '../jobs/job.ts';
 import { pca } from './pca.ts';
 import { knnSeparation, type SeparationScore } from './quality.ts';
+import { tsne2d } from './tsne.ts';
 import { umap2d } from './umap.ts';
 
-export type EmbedMethod = 'pca' | 'umap';
-export const EMBED_METHODS: EmbedMethod[] = ['pca', 'umap'];
+export type EmbedMethod = 'pca' | 'umap' | 'tsne';
+export const EMBED_METHODS: EmbedMethod[] = ['pca', 'umap', 'tsne'];
 
 export interface Embedding {
   method: EmbedMethod;
@@ -42,6 +43,7 @@ export function embed2d(
     for (let i = 0; i < n; i++) for (let c = 0; c < p.k; c++) coords[i * 2 + c] = p.scores[i * p.k + c];
     return { method, seed, coords, explained: p.explained };
   }
+  if (method === 'tsne') return { method, seed, coords: tsne2d(x, n, f, { seed }, hooks) };
   return { method, seed, coords: umap2d(x, n, f, { seed }, hooks) };
 }
 

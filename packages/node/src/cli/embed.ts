@@ -61,7 +61,10 @@ export function registerEmbedCommand(program: Command): void {
       .option('--features <dir>', 'a features folder written by `convlens features`'),
   )
     .addOption(
-      new Option('--method <m>', 'the map: pca (linear) or umap (neighbourhoods); PCA is drawn too')
+      new Option(
+        '--method <m>',
+        'the map: pca (linear), umap or tsne (neighbourhoods; tsne: exact, ≤ 3,000 points); PCA is drawn too',
+      )
         .argParser(oneOf('method', EMBED_METHODS))
         .default('umap'),
     )

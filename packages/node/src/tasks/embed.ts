@@ -95,7 +95,7 @@ export function resolveRow(f: Features, q: string | number): number {
   return i;
 }
 
-const methodName = (m: EmbedMethod) => (m === 'pca' ? 'PCA' : 'UMAP');
+const methodName = (m: EmbedMethod) => ({ pca: 'PCA', umap: 'UMAP', tsne: 't-SNE' })[m];
 const pct = (s: SeparationScore | null) => (s ? `${(100 * s.accuracy).toFixed(1)}%` : 'n/a');
 
 export async function embedFeatures(o: EmbedOptions, hooks: JobHooks = {}): Promise<EmbedSummary> {
@@ -168,7 +168,7 @@ export async function embedFeatures(o: EmbedOptions, hooks: JobHooks = {}): Prom
           `PC1 (${(100 * (explained[0] ?? 0)).toFixed(1)}% of variance)`,
           `PC2 (${(100 * (explained[1] ?? 0)).toFixed(1)}% of variance)`,
         ]
-      : ['UMAP 1', 'UMAP 2'];
+      : [`${methodName(m)} 1`, `${methodName(m)} 2`];
   const scatter = (m: EmbedMethod, e: Embedding, s: SeparationScore | null) => {
     const [xl, yl] = axes(m);
     return scatterSvg({
