@@ -16,6 +16,7 @@ import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
 import { probeableLayers } from '@convlens/core/inspect/probe';
 import { checkStop, type JobHooks } from '@convlens/core/jobs/job';
 import { encodeNpy } from '@convlens/core/methods/actmax/npy';
+import { resolveLayerName } from '@convlens/core/models/layer-aliases';
 import { describePreprocess } from '@convlens/core/preprocess/presets';
 import { shardRange } from '@convlens/core/stats/dataset-stats';
 import { DATASET_NAMES } from '../data/catalog.ts';
@@ -24,12 +25,7 @@ import { type Features, type FeaturesIndex, readFeatures } from '../features/rea
 import { checkOutDir } from '../figures/figure-set.ts';
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { listImages } from '../open/image-files.ts';
-import {
-  type OpenDatasetOptions,
-  type OpenedDataset,
-  openDataset,
-  readAhead,
-} from '../open/open-dataset.ts';
+import { type OpenDatasetOptions, type OpenedDataset, openDataset, readAhead } from '../open/open-dataset.ts';
 import { type OpenedModel, type OpenModelOptions, openModel } from '../open/open-model.ts';
 import { isBig, layersModel } from './layer-choice.ts';
 
@@ -131,7 +127,8 @@ function selection(d: OpenedDataset, limit?: number): Uint32Array {
 /** Checks the layer and returns its output shape; unknown names fail listing a few valid ones. */
 export function featureLayer(model: tf.LayersModel, name: string): number[] {
   const valid = probeableLayers(model);
-  const layer = valid.find((l) => l.name === name);
+  const own = resolveLayerName(model, name);
+  const layer = valid.find((l) => l.name === own);
   if (!layer) {
     const names = valid.map((l) => l.name);
     const some =
@@ -185,7 +182,10 @@ export async function featureRows(
   const per = layerShape.reduce((a, b) => a * b, 1);
   const bs = batchSize ?? (isBig(m) ? 32 : 256);
   const [h, w, c] = m.inputShape;
-  const net = tf.model({ inputs: model.inputs, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
+  const net = tf.model({
+    inputs: model.inputs,
+    outputs: model.getLayer(resolveLayerName(model, layer)).output as tf.SymbolicTensor,
+  });
   const out = new Float32Array(indices.length * F);
   const kept = new Uint32Array(indices.length);
   let n = 0;
@@ -229,6 +229,9 @@ export async function extractFeatures(o: FeaturesOptions, hooks: JobHooks = {}):
   try {
     const model = layersModel(m);
     const layerShape = featureLayer(model, o.layer);
+    // The layer's own name (an alias such as a PyTorch module name is resolved): index.json and shard
+    // merges then agree whichever name was given.
+    const layer = resolveLayerName(model, o.layer);
     const fd =
       o.dataset !== undefined && typeof o.dataset !== 'string'
         ? o.dataset
@@ -255,11 +258,11 @@ export async function extractFeatures(o: FeaturesOptions, hooks: JobHooks = {}):
 
     const F = pooledWidth(layerShape, pool);
     log(
-      `features: ${model.name} ${o.layer} [${layerShape.join('×')}] → ${pool} (${F} per image) on ${d.description}` +
+      `features: ${model.name} ${layer} [${layerShape.join('×')}] → ${pool} (${F} per image) on ${d.description}` +
         `, images ${start}–${end - 1} of ${selected.length}${shard.count > 1 ? ` (shard ${shard.index + 1}/${shard.count})` : ''}`,
     );
     const t0 = performance.now();
-    const got = await featureRows(m, fd, o.layer, pool, mine, o.batchSize, hooks);
+    const got = await featureRows(m, fd, layer, pool, mine, o.batchSize, hooks);
     const out = got.features;
     const rows = Array.from(got.indices, (i) => {
       const label = d.labelled ? d.labels[i] : -1;
@@ -278,7 +281,7 @@ export async function extractFeatures(o: FeaturesOptions, hooks: JobHooks = {}):
       format: FEATURES_FORMAT,
       version: 1,
       model: { source: m.source, fingerprint: modelFingerprint(model) },
-      layer: o.layer,
+      layer: layer,
       pool,
       shape: [N, F],
       layerShape,
@@ -299,7 +302,7 @@ export async function extractFeatures(o: FeaturesOptions, hooks: JobHooks = {}):
     const train = rows.filter((r) => r.split === 'train').length;
     return {
       out: o.out,
-      layer: o.layer,
+      layer: layer,
       pool,
       rows: N,
       features: F,

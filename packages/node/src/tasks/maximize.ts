@@ -29,6 +29,7 @@ import {
 import { checkStartImage, type MaximizeOptions } from '@convlens/core/methods/actmax/optimize';
 import type { ParameterizationName } from '@convlens/core/methods/actmax/parameterization';
 import { sweepTv } from '@convlens/core/methods/actmax/sweep';
+import { resolveLayerName } from '@convlens/core/models/layer-aliases';
 import { applyPreprocess, describePreprocess, invertPreprocess } from '@convlens/core/preprocess/presets';
 import { actmaxToRGBA, type LabelledGrid, labelledGrid } from '@convlens/core/render/actmax-grid';
 import { type RGBAImage, upscale } from '@convlens/core/render/image';
@@ -278,7 +279,9 @@ export async function maximizeTask(
   const logits = m.scores.kind === 'logits';
   if (!logits && o.class !== undefined && !o.probability)
     log(`notice: ${m.source}: no pre-softmax scores found; maximizing the softmax probability instead`);
-  const objectives = objectivesFromOptions(o, m.classNames, logits);
+  // An alias (PyTorch module name) becomes the layer's own name, so files and captions agree with it.
+  const layer = o.layer === undefined ? undefined : resolveLayerName(m.model, o.layer);
+  const objectives = objectivesFromOptions({ ...o, layer }, m.classNames, logits);
   validateObjectives(m.model, objectives);
   if (o.style !== undefined && o.style !== 'auto' && !ACTMAX_STYLES.includes(o.style))
     throw new Error(`unknown style '${o.style}' (valid: auto, ${ACTMAX_STYLES.join(', ')})`);

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { LOGITS_LAYER } from '../../models/build.ts';
+import { findLayer } from '../../models/layer-aliases.ts';
 import { logitsModel } from '../../models/logits.ts';
 
 /** One thing to look at. */
@@ -94,16 +95,17 @@ function outputOf(model: tf.LayersModel, t: Term): Probe {
       shape: tensor.shape.slice(1) as number[],
     };
   }
-  const names = model.layers.map((l) => l.name);
-  if (!names.includes(t.layer)) {
+  // A name or an alias (a converted ONNX model's PyTorch module names); keys use the layer's own name.
+  const layer = findLayer(model, t.layer);
+  if (!layer) {
+    const names = model.layers.map((l) => l.name);
     throw new Error(`no layer '${t.layer}' in model '${model.name}' (layers: ${names.join(', ')})`);
   }
-  const layer = model.getLayer(t.layer);
   const out = layer.output as tf.SymbolicTensor;
   const shape = out.shape.slice(1) as number[];
   const linear = preActivation(layer);
-  if (linear) return { key: `${t.layer}#pre`, tensor: layer.input as tf.SymbolicTensor, shape, linear };
-  return { key: t.layer, tensor: out, shape };
+  if (linear) return { key: `${layer.name}#pre`, tensor: layer.input as tf.SymbolicTensor, shape, linear };
+  return { key: layer.name, tensor: out, shape };
 }
 
 /** Throws a one-line message for any index, layer or position the model does not have. */
