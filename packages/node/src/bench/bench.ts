@@ -5,6 +5,7 @@ import { type BackendName, initBackend, tf } from '@convlens/core/engine/backend
 import { wasmThreads } from '../engine/wasm-threads.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { type ConvlensBench, measureConvlens } from './measure.ts';
+import { formatOnnxBench, measureOnnx, type OnnxBench } from './onnx.ts';
 import { findPeerScript, type PeerResult, runPeer } from './peer.ts';
 
 export interface BenchOptions {
@@ -13,6 +14,8 @@ export interface BenchOptions {
   peer: boolean;
   outDir: string;
   json: boolean;
+  /** Also time exported torchvision models against PyTorch (also CONVLENS_BENCH_ONNX=1). */
+  onnx?: boolean;
 }
 
 export interface BenchReport {
@@ -25,6 +28,8 @@ export interface BenchReport {
   peer?: PeerResult;
   peerError?: string;
   ratios?: Record<string, number>;
+  /** --onnx: torchvision models through ONNX vs PyTorch, batch 1. */
+  onnx?: OnnxBench;
   file?: string;
 }
 
@@ -79,6 +84,8 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
       }
     }
   }
+  if (opts.onnx || process.env.CONVLENS_BENCH_ONNX === '1')
+    report.onnx = await measureOnnx({ reps: opts.reps }, log);
   const file = join(opts.outDir, `${report.date.replace(/[:.]/g, '-')}.json`);
   await writeJsonAtomic(file, report);
   report.file = file;
@@ -100,6 +107,7 @@ export function formatBench(r: BenchReport): string {
   if (r.peerError) lines.push(`peer: ${r.peerError}`);
   else if (r.peer)
     lines.push(`peer: ${r.peer.peer} torch ${r.peer.torch}, ${r.peer.threads} threads, BLAS ${r.peer.blas}`);
+  if (r.onnx) lines.push(...formatOnnxBench(r.onnx), '');
   lines.push('ratio > 1: convlens faster (rates: convlens/peer; *_ms times: peer/convlens)');
   lines.push(
     `backend: ${r.convlens.backend}, ${r.threads} thread(s); stats/forward ${r.convlens.stats_vs_forward}; results: ${r.file}`,

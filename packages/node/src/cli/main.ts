@@ -139,13 +139,14 @@ program
   )
   .option('--reps <n>', 'timed repetitions per measure (median)', positiveInt('--reps'), 10)
   .option('--no-peer', 'skip the PyTorch peer')
+  .option('--onnx', 'also time torchvision ResNet-18, SqueezeNet via ONNX vs PyTorch (python3-torch)')
   .option('--out-dir <dir>', 'where to write the JSON result', 'bench/results')
   .option('--json', 'print the result as JSON on stdout')
   .addOption(backendOption())
   .action(
     action(async (o: any) => {
       const report = await runBench(
-        { backend: o.backend, reps: o.reps, peer: o.peer, outDir: o.outDir, json: !!o.json },
+        { backend: o.backend, reps: o.reps, peer: o.peer, outDir: o.outDir, json: !!o.json, onnx: !!o.onnx },
         log,
       );
       process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBench(report)}\n`);
