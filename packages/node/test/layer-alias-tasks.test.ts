@@ -1,6 +1,7 @@
 /**
  * A converted ONNX model's PyTorch module names work wherever a layer is named: features --layer,
- * maximize --layer (filters), filters --layers — each giving what the tfjs layer's own name gives.
+ * maximize --layer (filters), filters --layers, stats --layers/--mode-layers — each giving what the
+ * tfjs layer's own name gives.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,12 @@ import { findLayer } from '@convlens/core/models/layer-aliases';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { floatInfo, model, rawFloat } from '../../core/test/helpers/onnx-build.ts';
+import { openDataset } from '../src/open/open-dataset.ts';
 import { type OpenedModel, openModel } from '../src/open/open-model.ts';
 import { extractFeatures } from '../src/tasks/features.ts';
 import { filtersCommand } from '../src/tasks/filters.ts';
 import { maximizeTask } from '../src/tasks/maximize.ts';
+import { statsCommand } from '../src/tasks/stats.ts';
 
 let dir: string;
 let m: OpenedModel;
@@ -135,5 +138,19 @@ describe('PyTorch module aliases in layer-taking tasks', () => {
     const own = findLayer(m.model, 'features.conv')!.name;
     const r = await filtersCommand({ model: m, layers: ['features.conv'], out: join(dir, 'filt') });
     expect(r.layers.map((l) => [l.layer, l.filters])).toEqual([[own, 4]]);
+  });
+
+  it('stats --layers/--mode-layers features.act keeps mode maps for that layer', async () => {
+    const own = findLayer(m.model, 'features.act')!.name;
+    const dataset = await openDataset(join(dir, 'photos'), m, {});
+    const r = await statsCommand({
+      model: m,
+      dataset,
+      out: join(dir, 'stats'),
+      layers: ['features.act'],
+      modeLayers: ['features.act'],
+    });
+    expect(r.images).toBe(8);
+    expect(r.layers.map((l) => [l.layer, l.modeMaps])).toEqual([[own, true]]);
   });
 });

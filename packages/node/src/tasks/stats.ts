@@ -14,6 +14,7 @@ import { tf } from '@convlens/core/engine/backend';
 import { defaultProbeLayers, resolveProbeLayers } from '@convlens/core/inspect/probe';
 import type { Box } from '@convlens/core/inspect/receptive-field';
 import { checkStop, type JobHooks } from '@convlens/core/jobs/job';
+import { resolveLayerName } from '@convlens/core/models/layer-aliases';
 import { classOrderedBatches, cropFromSet, StatsCollector } from '@convlens/core/stats/collector';
 import {
   type DatasetStats,
@@ -264,7 +265,7 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
         (CONV_CLASSES.has(l.className) || AFTER_CONV.has(l.className)),
     )
     .map((l) => l.name);
-  let modeLayers = o.modeLayers ?? convs;
+  let modeLayers = o.modeLayers?.map((n) => resolveLayerName(model, n)) ?? convs; // aliases too
   let classMaps = true;
   const shapeOf = (n: string) => probed.find((l) => l.name === n)?.shape ?? [0, 0, 0];
   const total = () =>
