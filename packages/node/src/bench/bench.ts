@@ -85,7 +85,7 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
     }
   }
   if (opts.onnx || process.env.CONVLENS_BENCH_ONNX === '1')
-    report.onnx = await measureOnnx({ reps: opts.reps }, log);
+    report.onnx = await measureOnnx({ reps: opts.reps, threads: report.threads }, log);
   const file = join(opts.outDir, `${report.date.replace(/[:.]/g, '-')}.json`);
   await writeJsonAtomic(file, report);
   report.file = file;
