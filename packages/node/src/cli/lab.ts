@@ -85,6 +85,10 @@ export function registerLabCommand(program: Command): void {
       positiveInt('--limit'),
     )
     .option('--quick', 'few epochs and small subsets (about a minute): a smoke run')
+    .option(
+      '--transfer [dataset]',
+      'zoo: add the transfer-learning section, reusing the trained network on another IDX dataset (default fashion-mnist)',
+    )
     .option('--force', 'recompute every stage instead of reusing cached ones')
     .option('--seed <n>', 'seed for weights, split and methods', nonNegativeInt('--seed'), 1)
     .option('--out <dir>', 'report directory (index.html, report.json, figures/, run/)', 'runs/lab')

@@ -35,6 +35,7 @@ export async function transferCommand(o: any) {
     out: o.out,
     epochs: o.epochs,
     fineTuneEpochs: o.fineTune,
+    fineTuneFrom: o.fineTuneFrom,
     batchSize: o.batchSize,
     lr: o.lr,
     valSplit: o.valSplit,
@@ -86,6 +87,10 @@ export function registerTransferCommand(program: Command): void {
       'then unfreeze and fine-tune end to end for N epochs at lr/10',
       nonNegativeInt('--fine-tune'),
       0,
+    )
+    .option(
+      '--fine-tune-from <layer>',
+      'fine-tune only this layer and those after it (up to --freeze-until); default: all layers',
     )
     .option('--batch-size <n>', 'batch size', positiveInt('--batch-size'), 32)
     .option('--lr <x>', 'Adam learning rate for the head', positiveNumber('--lr'), 0.001)

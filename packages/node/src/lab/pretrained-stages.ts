@@ -49,7 +49,13 @@ export function pretrainedStageKeys(s: LabSettings): Record<string, string> {
       p.sanityImages,
     ]),
     featuremap: stageKey('pt-featuremap', [base, depthLayers(p.layers), p.big]),
-    transfer: stageKey('pt-transfer', [base, p.source, p.layers.at(-1), transferSettings(!!s.quick)]),
+    transfer: stageKey('pt-transfer', [
+      base,
+      p.source,
+      p.layers.at(-1),
+      transferSettings(!!s.quick),
+      'last-block',
+    ]),
   };
 }
 

@@ -90,7 +90,7 @@ export const SECTIONS: SectionSpec[] = [
     id: 'transfer',
     title: '8. Transfer learning',
     explain: [
-      'The lecture’s transfer-learning recipe, measured: reuse a pretrained network for new classes by (a) taking a layer’s features (here the last shown layer, averaged over positions) and training a classic classifier on them — logistic regression, an SVM, k nearest neighbours, a random forest, a small dense net; (b) training a new head on the frozen network; (c) fine-tuning the whole network after the head. Same images, same split, test accuracy and wall time side by side, and the rule of thumb (small data similar to ImageNet → features + a linear classifier; more data or another domain → fine-tune) set against what was measured.',
+      'The lecture’s transfer-learning recipe, measured: reuse a pretrained network for new classes by (a) taking a layer’s features (here the last shown layer, averaged over positions; in the zoo lab with --transfer, the trained network’s last spatial layer on another dataset) and training a classic classifier on them — logistic regression, an SVM, k nearest neighbours, a random forest, a small dense net; (b) training a new head on the frozen network; (c) fine-tuning after the head, the last block only (from the last convolution, with its depthwise partner in a depthwise-separable block) and all layers. Same images, same split, test accuracy and wall time side by side, and the rule of thumb (small data similar to ImageNet → features + a linear classifier; more data or another domain → fine-tune) set against what was measured.',
     ],
   },
 ];

@@ -22,9 +22,9 @@ import { part1Stage } from './stage-part1.ts';
 import { part2Stage } from './stage-part2.ts';
 import { CAM_CONV_FILTERS, part3Stage } from './stage-part3.ts';
 import { zooFeatureMapStage } from './stage-pt-feature-map.ts';
-import { zooTransferStage } from './stage-pt-transfer.ts';
 import { testStage } from './stage-test.ts';
 import { trainKey, trainStage } from './stage-train.ts';
+import { zooTransferStage } from './stage-zoo-transfer.ts';
 import { Interrupted, type LabContext, type StageResult } from './types.ts';
 
 export interface LabSummary {
@@ -82,7 +82,7 @@ function stageKeys(s: LabSettings, tk: string): Record<string, string> {
       s.samplingSamples,
     ]),
     featuremap: stageKey('featuremap', [tk, s.seed, s.quick]),
-    transfer: stageKey('transfer', []),
+    transfer: stageKey('transfer', [tk, s.transfer ?? null, s.seed, s.quick]),
   };
 }
 

@@ -24,6 +24,8 @@ export interface LabOptions {
   /** First N training examples (default 8,000: the MNIST budget; 1,500 with --quick). */
   limit?: number;
   quick?: boolean;
+  /** Zoo: add the transfer-learning section on this dataset (true: fashion-mnist). */
+  transfer?: string | boolean;
   force?: boolean;
   out: string;
   dataDir?: string;
@@ -40,6 +42,8 @@ export interface LabSettings {
   pretrained?: PretrainedSettings;
   seed: number;
   quick: boolean;
+  /** Zoo: the dataset the transfer-learning section reuses the trained network on (unset: omitted). */
+  transfer?: string;
   backend: BackendName;
   /** Training: epochs, first N examples of the training split (undefined = all), batch size. */
   epochs: number;
@@ -87,6 +91,7 @@ export function resolveSettings(o: LabOptions): LabSettings {
     model: o.model ?? 'pw11',
     seed: o.seed,
     quick,
+    ...(o.transfer ? { transfer: o.transfer === true ? 'fashion-mnist' : o.transfer } : {}),
     backend: o.backend,
     epochs: o.epochs ?? (quick ? 2 : 4),
     trainLimit: o.limit ?? (quick ? 1500 : DEFAULT_TRAIN_LIMIT),

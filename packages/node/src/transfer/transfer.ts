@@ -37,6 +37,8 @@ export interface TransferOptions {
   out: string;
   epochs: number;
   fineTuneEpochs: number;
+  /** Fine-tuning unfreezes only this layer of the frozen part and those after it (default: all of it). */
+  fineTuneFrom?: string;
   batchSize: number;
   lr: number;
   valSplit: number;
@@ -83,6 +85,11 @@ export async function runTransfer(
   const folder = await scanImageFolder(o.dataset);
   const { model: base } = await importModel(o.base);
   const extractor = cutAt(base, o.freezeUntil);
+  const fineStart = o.fineTuneFrom ? extractor.layers.findIndex((l) => l.name === o.fineTuneFrom) : 0;
+  if (fineStart < 0)
+    throw new Error(
+      `--fine-tune-from: no layer '${o.fineTuneFrom}' in the frozen part (the layers up to ${o.freezeUntil})`,
+    );
   const stored = o.base.startsWith('http')
     ? undefined
     : await readPreprocess(o.base.replace(/model\.json$/, ''));
@@ -199,6 +206,10 @@ export async function runTransfer(
   let fineOptimizer: tf.Optimizer | undefined;
   if (o.fineTuneEpochs > 0) {
     extractor.trainable = true;
+    // Layers below --fine-tune-from stay frozen: their variables get no gradient.
+    extractor.layers.forEach((l, i) => {
+      if (i < fineStart) l.trainable = false;
+    });
     fineOptimizer = tf.train.adam(o.lr / 10);
     full.compile({
       optimizer: fineOptimizer,
