@@ -12,6 +12,7 @@ let tmp: string;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'convlens-serve-cli-'));
   await writeTinyModel(join(tmp, 'model'), [28, 28, 1]);
+  await writeFile(join(tmp, 'net.onnx'), 'not protobuf at all\n');
 });
 afterAll(() => rm(tmp, { recursive: true, force: true }));
 
@@ -22,7 +23,7 @@ describe('bad flags', () => {
     [['serve', '--run', 'a', '--model', 'b'], /either --model or --run \(its alias\), not both/],
     [['serve', '--run', '/nonexistent/run'], /\/nonexistent\/run: model not found/],
     [['serve', '--model', '/nonexistent/model.json'], /nonexistent\/model\.json: model not found/],
-    [['serve', '--model', 'net.onnx'], /net\.onnx: ONNX models cannot be opened yet/],
+    [['serve', '--model', 'NOT_ONNX'], /net\.onnx: not an ONNX model/],
     [['serve', '--model', 'MODEL', '--input-range', '1,0'], /--input-range must be LOW,HIGH/],
     [['serve', '--model', 'MODEL', '--preset', 'nope'], /preset/],
     [['serve', '--model', 'MODEL', '--preset', 'caffe'], /preset caffe needs an RGB model/],
@@ -39,7 +40,9 @@ describe('bad flags', () => {
   ];
   for (const [args, re] of cases) {
     it(args.join(' '), async () => {
-      const r = await runCli(args.map((a) => (a === 'MODEL' ? join(tmp, 'model') : a)));
+      const r = await runCli(
+        args.map((a) => (a === 'MODEL' ? join(tmp, 'model') : a === 'NOT_ONNX' ? join(tmp, 'net.onnx') : a)),
+      );
       expect(r.code).toBe(1);
       const lines = errorLines(r.stderr);
       expect(lines).toHaveLength(1);
