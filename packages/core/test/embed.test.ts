@@ -4,20 +4,10 @@ import { embed2d, embeddingQuality } from '../src/embed/embed.ts';
 import { nearestNeighbors } from '../src/embed/neighbors.ts';
 import { pca } from '../src/embed/pca.ts';
 import { knnSeparation } from '../src/embed/quality.ts';
+import { clusters as seededClusters } from './helpers/clusters.ts';
 
-/** `perClass` points around each of `classes` far-apart centres in `f` dimensions (seeded noise). */
-function clusters(classes: number, perClass: number, f: number, spread: number, seed = 3) {
-  const rng = createRng(seed);
-  const n = classes * perClass;
-  const x = new Float32Array(n * f);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let j = 0; j < f; j++) x[i * f + j] = (j % classes === c ? 5 : 0) + spread * (rng() - 0.5);
-  }
-  return { x, n, f, labels };
-}
+const clusters = (classes: number, perClass: number, f: number, spread: number, seed = 3) =>
+  seededClusters(classes, perClass, f, spread, seed, 5);
 
 describe('pca', () => {
   it('finds the line that data lie on, with all the variance on it', () => {

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../src/data/rng.ts';
 import { embed2d } from '../src/embed/embed.ts';
 import { knnSeparation } from '../src/embed/quality.ts';
 import { tsne2d } from '../src/embed/tsne.ts';
+import { clusters as seededClusters } from './helpers/clusters.ts';
 
-/** `perClass` noisy points around each of `classes` centres in `f` dimensions (seeded). */
-function clusters(classes: number, perClass: number, f: number, spread: number, seed = 5) {
-  const rng = createRng(seed);
-  const n = classes * perClass;
-  const x = new Float32Array(n * f);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = i % classes;
-    labels[i] = c;
-    for (let j = 0; j < f; j++) x[i * f + j] = (j % classes === c ? 3 : 0) + spread * (rng() - 0.5);
-  }
-  return { x, n, f, labels };
-}
+const clusters = (classes: number, perClass: number, f: number, spread: number, seed = 5) =>
+  seededClusters(classes, perClass, f, spread, seed, 3);
 
 describe('tsne2d', () => {
   // 6 classes × 40 points in 48 dimensions: the 30-component PCA step runs too.

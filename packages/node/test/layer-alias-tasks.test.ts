@@ -11,54 +11,16 @@ import { parseNpy } from '@convlens/core/methods/actmax/npy';
 import { findLayer } from '@convlens/core/models/layer-aliases';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { floatInfo, model, rawFloat } from '../../core/test/helpers/onnx-build.ts';
 import { openDataset } from '../src/open/open-dataset.ts';
 import { type OpenedModel, openModel } from '../src/open/open-model.ts';
 import { extractFeatures } from '../src/tasks/features.ts';
 import { filtersCommand } from '../src/tasks/filters.ts';
 import { maximizeTask } from '../src/tasks/maximize.ts';
 import { statsCommand } from '../src/tasks/stats.ts';
+import { tinyTorchNet as net } from './onnx-tiny-fixture.ts';
 
 let dir: string;
 let m: OpenedModel;
-
-/** /features/conv/Conv → Relu → GlobalAveragePool → Flatten → /fc/Gemm, named as torch names nodes. */
-function net(): Uint8Array {
-  const W = Array.from({ length: 4 * 3 * 3 * 3 }, (_, i) => Math.sin(i) * 0.3);
-  const GW = Array.from({ length: 3 * 4 }, (_, i) => Math.cos(i));
-  return model(
-    {
-      name: 'tiny',
-      node: [
-        {
-          name: '/features/conv/Conv',
-          op_type: 'Conv',
-          input: ['input', 'w'],
-          output: ['c'],
-          attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }],
-        },
-        { name: '/features/act/Relu', op_type: 'Relu', input: ['c'], output: ['r'] },
-        { name: '/pool/GlobalAveragePool', op_type: 'GlobalAveragePool', input: ['r'], output: ['p'] },
-        { name: '/Flatten', op_type: 'Flatten', input: ['p'], output: ['f'] },
-        {
-          name: '/fc/Gemm',
-          op_type: 'Gemm',
-          input: ['f', 'gw', 'gb'],
-          output: ['logits'],
-          attribute: [{ name: 'transB', type: 2, i: 1 }],
-        },
-      ],
-      initializer: [
-        rawFloat('w', [4, 3, 3, 3], W),
-        rawFloat('gw', [3, 4], GW),
-        rawFloat('gb', [3], [0.1, -0.2, 0.3]),
-      ],
-      input: [floatInfo('input', ['batch', 3, 8, 8])],
-      output: [floatInfo('logits', ['batch', 3])],
-    },
-    13,
-  );
-}
 
 beforeAll(async () => {
   await initBackend('wasm');
