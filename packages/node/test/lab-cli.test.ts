@@ -112,6 +112,8 @@ describe.skipIf(!HAVE_MNIST)('convlens lab: Ctrl-C mid-training, then resume', (
       ['part1', false],
       ['part2', false],
       ['part3', false],
+      ['featuremap', false],
+      ['transfer', false],
     ]);
     expect(s.accuracy).toBeGreaterThan(0.3);
   }, 200_000);

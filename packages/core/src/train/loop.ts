@@ -130,7 +130,9 @@ export async function trainModel(model: tf.LayersModel, options: TrainOptions): 
 
   for (let e = startEpoch; e < epochs; e++) {
     if (shouldStop?.()) {
+      // Stopped between epochs: the next epoch is the one interrupted, before its first batch.
       history.stopReason = 'interrupted';
+      history.interrupted = { epoch: e + 1, batches: 0, images: 0 };
       break;
     }
     const epoch = e + 1;
