@@ -20,6 +20,23 @@ export type OnnxElemType =
   | 'bool'
   | 'string';
 
+/** TensorProto.DataType numbers of the element types above (the file stores numbers). */
+export const ONNX_ELEM_TYPES: Readonly<Record<number, OnnxElemType>> = {
+  1: 'float',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'double',
+  12: 'uint32',
+  13: 'uint64',
+};
+
 export interface OnnxTensor {
   name: string;
   type: OnnxElemType;

@@ -4,7 +4,15 @@
  * Browser-safe: files are read by the caller (externalData hands back the bytes of a side file).
  */
 import protobuf from 'protobufjs';
-import type { OnnxAttribute, OnnxElemType, OnnxGraph, OnnxNode, OnnxTensor, OnnxValueInfo } from './graph.ts';
+import {
+  ONNX_ELEM_TYPES,
+  type OnnxAttribute,
+  type OnnxElemType,
+  type OnnxGraph,
+  type OnnxNode,
+  type OnnxTensor,
+  type OnnxValueInfo,
+} from './graph.ts';
 import { ONNX_PROTO } from './onnx-proto.ts';
 
 /**
@@ -36,21 +44,7 @@ function schema(): protobuf.Root {
   return root;
 }
 
-const ELEM_TYPES: Record<number, OnnxElemType> = {
-  1: 'float',
-  2: 'uint8',
-  3: 'int8',
-  4: 'uint16',
-  5: 'int16',
-  6: 'int32',
-  7: 'int64',
-  8: 'string',
-  9: 'bool',
-  10: 'float16',
-  11: 'double',
-  12: 'uint32',
-  13: 'uint64',
-};
+const ELEM_TYPES = ONNX_ELEM_TYPES;
 const ELEM_NAMES: Record<number, string> = { 14: 'complex64', 15: 'complex128', 16: 'bfloat16' };
 
 /** protobufjs hands int64 fields back as Long objects (when `long` is installed) or numbers. */
