@@ -4,21 +4,12 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseIdx } from '@convlens/core/data/idx';
 import sharp from 'sharp';
+import { DATASETS } from '../src/data/catalog.ts';
 
 const readIdxFile = async (path: string) => parseIdx(gunzipSync(await readFile(path)), path);
 
-export const FASHION_CLASSES = [
-  'T-shirt_top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
+/** The catalog's Fashion-MNIST names as folder names ('T-shirt/top' → 'T-shirt_top'). */
+export const FASHION_CLASSES = DATASETS['fashion-mnist'].classNames.map((n) => n.replace(/[/\\]/g, '_'));
 
 export async function writeFashionFolder(
   datasets: string,

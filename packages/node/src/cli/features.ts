@@ -2,11 +2,9 @@
  * `convlens features`: a layer's output per image to features.npy + labels.csv + index.json, and
  * `features merge DIR... --out DIR` for shards. Flags only; the job is tasks/features.ts.
  */
-import { type BackendName, initBackend } from '@convlens/core/engine/backend';
+import type { BackendName } from '@convlens/core/engine/backend';
 import { FEATURE_POOLS, type FeaturePool } from '@convlens/core/features/pool';
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import { openModel } from '../open/open-model.ts';
-import { cliJob } from '../progress/terminal-job.ts';
+import { type Command, Option } from 'commander';
 import {
   extractFeatures,
   type FeaturesSummary,
@@ -15,28 +13,18 @@ import {
   openFeatureDataset,
 } from '../tasks/features.ts';
 import { layersModel } from '../tasks/layer-choice.ts';
-import { parseShard } from '../tasks/stats.ts';
 import { action, backendOption, log } from './common.ts';
+import { asJob, shardOption, withModel } from './model-job.ts';
 import {
   type DatasetFlags,
   datasetOptions,
   type ModelFlags,
   modelOptions,
-  modelSource,
   openDatasetOptions,
-  openModelOptions,
 } from './model-options.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt } from './options.ts';
 
 type Flags = ModelFlags & DatasetFlags & { backend: BackendName } & Record<string, any>;
-
-const shardOption = (v: string) => {
-  try {
-    return parseShard(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-};
 
 export function formatFeatures(s: FeaturesSummary): string {
   return [
@@ -100,42 +88,30 @@ export function registerFeaturesCommand(program: Command): void {
           s = await mergeFeatures(args.slice(1), o.out);
         } else {
           if (!o.layer) throw new Error("required option '--layer <name>' not specified");
-          const source = modelSource(o)!;
-          await initBackend(o.backend);
-          const m = await openModel(source, openModelOptions(o, log));
-          const job = cliJob('features', 'img', log);
-          try {
+          s = await withModel(o, async (m) => {
             featureLayer(layersModel(m), o.layer); // a bad --layer fails before any image is read
-            const dataset = await openFeatureDataset(o.dataset, m, {
-              ...openDatasetOptions(o, log),
-              split: o.split,
+            return asJob('features', 'img', async (job) => {
+              const dataset = await openFeatureDataset(o.dataset, m, {
+                ...openDatasetOptions(o, log),
+                split: o.split,
+              });
+              return extractFeatures(
+                {
+                  model: m,
+                  dataset,
+                  layer: o.layer,
+                  out: o.out,
+                  pool: o.pool as FeaturePool,
+                  limit: o.limit,
+                  shard: o.shard,
+                  testFraction: o.testFraction,
+                  seed: o.seed,
+                  batchSize: o.batchSize,
+                },
+                job,
+              );
             });
-            s = await extractFeatures(
-              {
-                model: m,
-                dataset,
-                layer: o.layer,
-                out: o.out,
-                pool: o.pool as FeaturePool,
-                limit: o.limit,
-                shard: o.shard,
-                testFraction: o.testFraction,
-                seed: o.seed,
-                batchSize: o.batchSize,
-              },
-              job,
-            );
-          } catch (err) {
-            if ((err as Error)?.name === 'JobStopped') {
-              job.close();
-              log('features: stopped; nothing was written');
-              process.exit(130);
-            }
-            throw err;
-          } finally {
-            job.close();
-            m.dispose();
-          }
+          });
         }
         process.stdout.write(o.json ? `${JSON.stringify(s, null, 2)}\n` : `${formatFeatures(s)}\n`);
       })(o);

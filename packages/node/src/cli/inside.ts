@@ -2,26 +2,23 @@
  * The inside-the-network commands: activations, filters, stats (+ merge), receptive-field. Flags only:
  * the jobs are in tasks/, the printing in inside-format.ts.
  */
-import { type BackendName, initBackend } from '@convlens/core/engine/backend';
+import type { BackendName } from '@convlens/core/engine/backend';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { openDataset } from '../open/open-dataset.ts';
-import { type OpenedModel, openModel } from '../open/open-model.ts';
-import { cliJob } from '../progress/terminal-job.ts';
 import { activationsCommand } from '../tasks/activations.ts';
 import { filtersCommand } from '../tasks/filters.ts';
 import { receptiveFieldCommand } from '../tasks/receptive-field.ts';
-import { parseShard, type StatsSummary, statsCommand, statsMergeCommand } from '../tasks/stats.ts';
+import { type StatsSummary, statsCommand, statsMergeCommand } from '../tasks/stats.ts';
 import { action, backendOption, log } from './common.ts';
 import { formatActivations, formatFilters, formatReceptiveFields, formatStats } from './inside-format.ts';
+import { asJob, shardOption, withModel } from './model-job.ts';
 import {
   type DatasetFlags,
   datasetOptions,
   type ModelFlags,
   modelOptions,
-  modelSource,
   openDatasetOptions,
-  openModelOptions,
 } from './model-options.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';
 
@@ -34,44 +31,7 @@ const layerList = (v: string) => {
   return names;
 };
 
-const shardOption = (v: string) => {
-  try {
-    return parseShard(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-};
-
 type Flags = ModelFlags & DatasetFlags & { backend: BackendName } & Record<string, any>;
-
-/** Starts the backend, opens --model, runs `fn`, frees the model. */
-async function withModel<T>(o: Flags, fn: (m: OpenedModel) => Promise<T>): Promise<T> {
-  const source = modelSource(o)!;
-  await initBackend(o.backend);
-  const m = await openModel(source, openModelOptions(o, log));
-  try {
-    return await fn(m);
-  } finally {
-    m.dispose();
-  }
-}
-
-/** Runs a job with the CLI's progress bar and Ctrl-C; a stopped job exits 130 with nothing written. */
-async function asJob<T>(label: string, unit: string, fn: (job: ReturnType<typeof cliJob>) => Promise<T>) {
-  const job = cliJob(label, unit, log);
-  try {
-    return await fn(job);
-  } catch (err) {
-    if ((err as Error)?.name === 'JobStopped') {
-      job.close();
-      log(`${label}: stopped; nothing was written`);
-      process.exit(130);
-    }
-    throw err;
-  } finally {
-    job.close();
-  }
-}
 
 const channelsOption = (cmd: Command) =>
   cmd.option(
