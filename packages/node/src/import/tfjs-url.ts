@@ -4,7 +4,7 @@
  */
 import { tf } from '@convlens/core/engine/backend';
 import { graphAsLayersModel } from '@convlens/core/models/graph-layers';
-import { modelShardUrl } from '../io/model-paths.ts';
+import { modelShardUrl } from '@convlens/core/models/shard-url';
 
 export interface FetchedModel {
   model: tf.LayersModel;

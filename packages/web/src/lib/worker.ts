@@ -19,6 +19,7 @@ import { type MaximizeResult, maximize } from '@convlens/core/methods/actmax/opt
 import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { camHead } from '@convlens/core/models/cam-head';
 import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-layers';
+import { modelShardUrl } from '@convlens/core/models/shard-url';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { modelInput } from './input.ts';
@@ -111,14 +112,7 @@ async function checkModelFiles(url: string): Promise<{ graph: boolean }> {
   const base = new URL(url, self.location.href);
   const paths: string[] = json.weightsManifest.flatMap((g: any) => g.paths ?? []);
   // Shards only from the model's own folder on the same origin (never `../` or another host).
-  const dir = new URL('.', base);
-  for (const p of paths) {
-    const u = new URL(p, base);
-    if (u.origin !== dir.origin || !u.pathname.startsWith(dir.pathname))
-      throw new Error(
-        `model ${url}: weight path ${JSON.stringify(p)} leads outside the model's folder; refused`,
-      );
-  }
+  for (const p of paths) modelShardUrl(base.href, p);
   const missing: string[] = [];
   await Promise.all(
     paths.map(async (p) => {
