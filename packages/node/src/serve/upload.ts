@@ -9,14 +9,13 @@
 import type { ResizeMode } from '@convlens/core/preprocess/presets';
 import { fileTypeFromBuffer } from 'file-type';
 import sharp from 'sharp';
+import { imageTooLarge } from '../io/image-limits.ts';
 
 export const MAX_UPLOAD_BYTES = 10 * 1024 * 1024;
 /** 40 megapixels: a large camera photo decodes to ~160 MB RGBA; anything bigger is refused. */
 export const MAX_PIXELS = 40_000_000;
 
 const ACCEPTED = new Set(['image/png', 'image/jpeg', 'image/webp', 'image/gif', 'image/tiff', 'image/avif']);
-
-const megapixels = (n: number) => String(Number((n / 1e6).toFixed(1)));
 
 export class UploadError extends Error {
   constructor(
@@ -55,12 +54,8 @@ export async function prepareUpload(
   }
   const width = meta.width ?? 0;
   const height = meta.height ?? 0;
-  if (width * height > MAX_PIXELS) {
-    throw new UploadError(
-      413,
-      `image is ${width}×${height}: ${megapixels(width * height)} megapixels exceeds the limit of ${megapixels(MAX_PIXELS)} megapixels`,
-    );
-  }
+  const tooLarge = imageTooLarge(width, height, MAX_PIXELS);
+  if (tooLarge) throw new UploadError(413, tooLarge);
   try {
     // rotate(): phone photos are stored sideways with an EXIF orientation.
     let img = sharp(buf, { limitInputPixels: MAX_PIXELS }).rotate().removeAlpha();
