@@ -6,7 +6,7 @@ import { type BackendName, initBackend } from '@convlens/core/engine/backend';
 import { InvalidArgumentError } from 'commander';
 import { type OpenedModel, openModel } from '../open/open-model.ts';
 import { cliJob } from '../progress/terminal-job.ts';
-import { parseShard } from '../tasks/stats.ts';
+import { resolveShard } from '../tasks/shard.ts';
 import { log } from './common.ts';
 import { type ModelFlags, modelSource, openModelOptions } from './model-options.ts';
 
@@ -46,10 +46,10 @@ export async function asJob<T>(
   }
 }
 
-/** `--shard i/n` as a commander option parser. */
+/** `--shard i/n|auto` as a commander option parser (auto: the Slurm array task or Indexed Job pod). */
 export const shardOption = (v: string) => {
   try {
-    return parseShard(v);
+    return resolveShard(v);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }

@@ -86,15 +86,6 @@ const AFTER_CONV = new Set(['BatchNormalization', 'Activation', 'ReLU', 'LeakyRe
 /** Top-k patches larger than this (px a side) are stored averaged down to it (figures draw them at ~40 px). */
 const PATCH_MAX = 40;
 
-/** Parses --shard i/n (1-based i). */
-export function parseShard(v: string): { index: number; count: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
-  const i = m ? Number(m[1]) : Number.NaN;
-  const n = m ? Number(m[2]) : Number.NaN;
-  if (!m || n < 1 || i < 1 || i > n) throw new Error(`--shard must be i/n with 1 ≤ i ≤ n, got '${v}'`);
-  return { index: i - 1, count: n };
-}
-
 /** The images a run covers: all, the first N (IDX), or N evenly spaced (folders are sorted by class). */
 function selection(d: OpenedDataset, limit?: number): { indices: Uint32Array; name: string } {
   if (limit === undefined || limit >= d.count)
