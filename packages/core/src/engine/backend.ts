@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { installInputOnlyGradients } from './input-only-grads.ts';
 import { registerWasmKernels } from './register.ts';
 
 /** Backends convlens knows how to start. `wasm` is the default in Node; browsers may add webgl/webgpu. */
@@ -35,6 +36,8 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendNa
   if (!BACKENDS.includes(name)) {
     throw new Error(`unknown backend '${name}' (expected one of: ${BACKENDS.join(', ')})`);
   }
+  // Input gradients (saliency, IG, CAMs) skip the weight gradients tfjs's fused convs compute.
+  installInputOnlyGradients();
   if (name === 'wasm') registerWasmKernels();
   if (tf.getBackend() === name) return name;
   const startup = name === 'wasm' ? wasmStartup : null;
