@@ -1,10 +1,11 @@
+import { layerConductanceMethod } from './conductance.ts';
 import { GRADIENT_METHODS } from './gradient-methods.ts';
 import { PERTURBATION_METHODS } from './perturbation-methods.ts';
 import type { ExplainMethod } from './types.ts';
 
 /** Every explanation method by CLI id, in the order the report and `--method all` show them. */
 export function explainMethods(): ExplainMethod[] {
-  return [...GRADIENT_METHODS, ...PERTURBATION_METHODS];
+  return [...GRADIENT_METHODS, ...PERTURBATION_METHODS, layerConductanceMethod];
 }
 
 /** The method with this id; the error lists the valid ids. */
