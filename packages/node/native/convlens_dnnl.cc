@@ -319,6 +319,76 @@ napi_value depthwise2d(napi_env env, napi_callback_info info) {
   });
 }
 
+// Depthwise backprops: the forward's grouped view of tfjs's [KH, KW, CI, multiplier] filter.
+struct DwDescs {
+  memory::dim groups, mult;
+  memory::desc wuser, wany;
+  explicit DwDescs(const ConvGeom& g) {
+    if (g.ci <= 0 || g.co % g.ci != 0) throw JsError{"depthwise: output channels must be a multiple of input channels"};
+    groups = g.ci, mult = g.co / g.ci;
+    wuser = memory::desc({groups, mult, 1, g.kh, g.kw}, dt::f32, memory::dims{mult, 1, 1, g.kw * g.co, g.co});
+    wany = memory::desc({groups, mult, 1, g.kh, g.kw}, dt::f32, tag::any);
+  }
+  convolution_forward::primitive_desc hint(const ConvGeom& g) const {
+    return convolution_forward::primitive_desc(
+        convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, g.src(), wany, g.dst(),
+                                  g.strides(), g.padl(), g.padr()),
+        cpu());
+  }
+};
+
+// depthwiseBackpropInput(dy, w, dx, geometry[15])
+napi_value depthwise_backprop_input(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[3]);
+    ConvGeom g(d);
+    DwDescs dw(g);
+    float* dy = f32(env, a[0], g.ndst(), "dy");
+    float* w = f32(env, a[1], g.kh * g.kw * g.co, "filter");
+    float* dx = f32(env, a[2], g.nsrc(), "dx");
+    Op& op = cached(key_of("dwbwdd", d), double(g.ndst()) * g.kh * g.kw, [&](Op& op) {
+      auto bd = convolution_backward_data::desc(algorithm::convolution_direct, g.src(), dw.wany, g.dst(), g.strides(),
+                                                g.padl(), g.padr());
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      auto pd = convolution_backward_data::primitive_desc(bd, attr, cpu(), dw.hint(g));
+      op.prim = std::make_unique<convolution_backward_data>(pd);
+      finish(op, pd,
+             {{DNNL_ARG_DIFF_DST, g.dst(), {}, true},
+              {DNNL_ARG_WEIGHTS, dw.wuser, {}, true},
+              {DNNL_ARG_DIFF_SRC, g.src(), {}, false}});
+    });
+    run(op, {dy, w, dx});
+    return str(env, op.impl);
+  });
+}
+
+// depthwiseBackpropFilter(x, dy, dw, geometry[15])
+napi_value depthwise_backprop_filter(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[3]);
+    ConvGeom g(d);
+    DwDescs dw(g);
+    float* x = f32(env, a[0], g.nsrc(), "x");
+    float* dy = f32(env, a[1], g.ndst(), "dy");
+    float* dwp = f32(env, a[2], g.kh * g.kw * g.co, "dw");
+    Op& op = cached(key_of("dwbwdw", d), double(g.ndst()) * g.kh * g.kw, [&](Op& op) {
+      auto bd = convolution_backward_weights::desc(algorithm::convolution_direct, g.src(), dw.wany, g.dst(),
+                                                   g.strides(), g.padl(), g.padr());
+      primitive_attr attr;
+      attr.set_scratchpad_mode(scratchpad_mode::user);
+      auto pd = convolution_backward_weights::primitive_desc(bd, attr, cpu(), dw.hint(g));
+      op.prim = std::make_unique<convolution_backward_weights>(pd);
+      finish(op, pd,
+             {{DNNL_ARG_SRC, g.src(), {}, true},
+              {DNNL_ARG_DIFF_DST, g.dst(), {}, true},
+              {DNNL_ARG_DIFF_WEIGHTS, dw.wuser, {}, false}});
+    });
+    run(op, {x, dy, dwp});
+    return str(env, op.impl);
+  });
+}
+
 // conv2dBackpropFilter(x, dy, dw, geometry[15])
 napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
   return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
@@ -584,6 +654,8 @@ NAPI_MODULE_INIT() {
              {"depthwise2d", depthwise2d},
              {"conv2dBackpropFilter", conv2d_backprop_filter},
              {"conv2dBackpropInput", conv2d_backprop_input},
+             {"depthwiseBackpropInput", depthwise_backprop_input},
+             {"depthwiseBackpropFilter", depthwise_backprop_filter},
              {"matmul", matmul_fn},
              {"sum", sum_fn},
              {"maxPool", max_pool},

@@ -99,11 +99,19 @@ const CONV_CASES: ConvCase[] = [
   },
 ];
 
+const DEPTHWISE_CASES: ConvCase[] = [
+  { x: [2, 14, 14, 8], f: [3, 3, 8, 1], stride: 1, pad: 'same' }, // MobileNet's depthwise layers
+  { x: [1, 15, 15, 16], f: [3, 3, 16, 1], stride: 2, pad: 'same' },
+  { x: [1, 112, 112, 8], f: [3, 3, 8, 1], stride: 2, pad: 'same' }, // MobileNet 0.25's conv_dw_2
+  { x: [3, 9, 8, 3], f: [3, 3, 3, 2], stride: 1, pad: 'valid' },
+  { x: [2, 7, 7, 4], f: [5, 5, 4, 3], stride: 2, pad: 'valid' },
+];
+
 const caseName = (c: ConvCase) =>
   `x ${c.x.join('×')} f ${c.f.join('×')} s${c.stride} ${JSON.stringify(c.pad)}`;
 
-function outShape(c: ConvCase): number[] {
-  const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.stride, 1, c.pad as any);
+function outShape(c: ConvCase, depthwise = false): number[] {
+  const info = tf.backend_util.computeConv2DInfo(c.x, c.f, c.stride, 1, c.pad as any, undefined, depthwise);
   return info.outShape;
 }
 
@@ -135,13 +143,7 @@ describe.skipIf(!status.ok)(title, () => {
   });
 
   it('DepthwiseConv2dNative and FusedDepthwiseConv2D (multipliers 1–3, bias, relu6) match cpu', async () => {
-    const cases: ConvCase[] = [
-      { x: [2, 14, 14, 8], f: [3, 3, 8, 1], stride: 1, pad: 'same' }, // MobileNet's depthwise layers
-      { x: [1, 15, 15, 16], f: [3, 3, 16, 1], stride: 2, pad: 'same' },
-      { x: [3, 9, 8, 3], f: [3, 3, 3, 2], stride: 1, pad: 'valid' },
-      { x: [2, 7, 7, 4], f: [5, 5, 4, 3], stride: 2, pad: 'valid' },
-    ];
-    for (const c of cases) {
+    for (const c of DEPTHWISE_CASES) {
       const x = { data: rand(size(c.x)), shape: c.x };
       const filter = { data: rand(size(c.f)), shape: c.f };
       const conv = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
@@ -157,6 +159,28 @@ describe.skipIf(!status.ok)(title, () => {
           `${caseName(c)} fused depthwise ${activation}`,
         );
       }
+    }
+  });
+
+  it('DepthwiseConv2dNativeBackpropInput and …BackpropFilter (multipliers 1–3) match cpu', async () => {
+    for (const c of DEPTHWISE_CASES) {
+      const x = { data: rand(size(c.x)), shape: c.x };
+      const filter = { data: rand(size(c.f)), shape: c.f };
+      const dyShape = outShape(c, true);
+      const dy = { data: rand(size(dyShape)), shape: dyShape };
+      const conv = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+      await expectMatchesCpu(
+        'DepthwiseConv2dNativeBackpropInput',
+        { dy, filter },
+        { ...conv, inputShape: c.x },
+        `${caseName(c)} depthwise dx`,
+      );
+      await expectMatchesCpu(
+        'DepthwiseConv2dNativeBackpropFilter',
+        { x, dy },
+        { ...conv, filterShape: c.f },
+        `${caseName(c)} depthwise dw`,
+      );
     }
   });
 

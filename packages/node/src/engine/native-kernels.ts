@@ -14,6 +14,8 @@ import {
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   DepthwiseConv2dNative,
+  DepthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput,
   FusedConv2D,
   FusedDepthwiseConv2D,
   getKernel,
@@ -124,14 +126,15 @@ function conv(addon: NativeAddon, args: Args, fused: boolean, depthwise = false)
   );
 }
 
-function conv2dBackpropFilter(addon: NativeAddon, args: Args): TensorInfo | null {
+/** Conv2DBackpropFilter, and with `depthwise` DepthwiseConv2dNativeBackpropFilter. */
+function convBackpropFilter(addon: NativeAddon, args: Args, depthwise = false): TensorInfo | null {
   const backend = args.backend as BackendWasm;
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   if (!isF32(x, dy)) return null;
-  const g = convGeometry(x.shape, args.attrs.filterShape, args.attrs);
+  const g = convGeometry(x.shape, args.attrs.filterShape, args.attrs, depthwise);
   if (!g) return null;
   return into(backend, args.attrs.filterShape, (dw) =>
-    addon.conv2dBackpropFilter(
+    (depthwise ? addon.depthwiseBackpropFilter : addon.conv2dBackpropFilter)(
       view(backend, x),
       view(backend, dy),
       view(backend, dw),
@@ -140,14 +143,15 @@ function conv2dBackpropFilter(addon: NativeAddon, args: Args): TensorInfo | null
   );
 }
 
-function conv2dBackpropInput(addon: NativeAddon, args: Args): TensorInfo | null {
+/** Conv2DBackpropInput, and with `depthwise` DepthwiseConv2dNativeBackpropInput. */
+function convBackpropInput(addon: NativeAddon, args: Args, depthwise = false): TensorInfo | null {
   const backend = args.backend as BackendWasm;
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   if (!isF32(dy, filter)) return null;
-  const g = convGeometry(args.attrs.inputShape, filter.shape, args.attrs);
+  const g = convGeometry(args.attrs.inputShape, filter.shape, args.attrs, depthwise);
   if (!g) return null;
   return into(backend, args.attrs.inputShape, (dx) =>
-    addon.conv2dBackpropInput(
+    (depthwise ? addon.depthwiseBackpropInput : addon.conv2dBackpropInput)(
       view(backend, dy),
       view(backend, filter),
       view(backend, dx),
@@ -282,8 +286,10 @@ const IMPLS: [string, NativeFn][] = [
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
   [DepthwiseConv2dNative, (addon, args) => conv(addon, args, false, true)],
   [FusedDepthwiseConv2D, (addon, args) => conv(addon, args, true, true)],
-  [Conv2DBackpropFilter, conv2dBackpropFilter],
-  [Conv2DBackpropInput, conv2dBackpropInput],
+  [Conv2DBackpropFilter, (addon, args) => convBackpropFilter(addon, args)],
+  [Conv2DBackpropInput, (addon, args) => convBackpropInput(addon, args)],
+  [DepthwiseConv2dNativeBackpropFilter, (addon, args) => convBackpropFilter(addon, args, true)],
+  [DepthwiseConv2dNativeBackpropInput, (addon, args) => convBackpropInput(addon, args, true)],
   [BatchMatMul, (addon, args) => matmul(addon, args, false)],
   [_FusedMatMul, (addon, args) => matmul(addon, args, true)],
   [MaxPool, maxPool],

@@ -32,6 +32,9 @@ export interface NativeAddon {
   ): string;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): string;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geom: Int32Array): string;
+  /** Depthwise backprops: conv geometry with CO = CI·multiplier, filter [KH, KW, CI, multiplier]. */
+  depthwiseBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, geom: Int32Array): string;
+  depthwiseBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geom: Int32Array): string;
   matmul(
     a: Float32Array,
     b: Float32Array,
