@@ -1,20 +1,24 @@
 /**
- * The CAM family's one core: activations A and gradients G of a layer (layer-gradients.ts), a
- * weighting rule per variant giving [N, h, w] maps, ReLU, bilinear upsampling to the input. Each
- * variant (Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiResCAM, Eigen-CAM) is only its rule.
+ * The gradient CAMs: activations A and gradients G of a layer (layer-gradients.ts) and a weighting
+ * rule per variant giving channel-weighted activations; the CAM base (cam-base.ts) does the rest.
+ * Each variant (Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiResCAM, Eigen-CAM) is only its rule.
  */
 import * as tf from '@tensorflow/tfjs';
-import { finish, pickLayer, resolveTargets, upsample } from './common.ts';
+import { type CamBaseOptions, type CamVariant, camExplainWith, camMethod } from './cam-base.ts';
 import { layerGradients } from './layer-gradients.ts';
 import type { ExplainMethod, ExplainRequest, Explanation } from './types.ts';
 
-/** A variant's rule: [N, h, w] maps (before ReLU) from A and G (both [N, h, w, C]). */
-export type CamRule = (acts: tf.Tensor4D, grads: tf.Tensor4D) => tf.Tensor3D;
+/**
+ * A variant's rule: channel-weighted activations [N, h, w, C] from A and G (both [N, h, w, C]); the
+ * base (cam-base.ts) sums them over channels, or projects them with eigen-smooth. A rule may return
+ * [N, h, w] maps directly when it is not a channel weighting (Eigen-CAM).
+ */
+export type CamRule = (acts: tf.Tensor4D, grads: tf.Tensor4D) => tf.Tensor4D | tf.Tensor3D;
 
 const EPS = 1e-7;
 
 /** Grad-CAM (Selvaraju et al.): channel weights = spatial mean of the gradients. */
-export const gradcamRule: CamRule = (a, g) => tf.sum(tf.mul(a, tf.mean(g, [1, 2], true)), 3) as tf.Tensor3D;
+export const gradcamRule: CamRule = (a, g) => tf.mul(a, tf.mean(g, [1, 2], true));
 
 /** Grad-CAM++ (Chattopadhay et al.), with the exponential-score closed form pytorch-grad-cam uses. */
 export const gradcamPlusPlusRule: CamRule = (a, g) => {
@@ -27,20 +31,20 @@ export const gradcamPlusPlusRule: CamRule = (a, g) => {
     tf.zerosLike(g),
   );
   const w = tf.sum(tf.mul(alpha, tf.relu(g)), [1, 2], true);
-  return tf.sum(tf.mul(a, w), 3) as tf.Tensor3D;
+  return tf.mul(a, w);
 };
 
 /** XGrad-CAM (Fu et al.): weights = Σ(G·A) / ΣA per channel. */
 export const xgradcamRule: CamRule = (a, g) => {
   const w = tf.div(tf.sum(tf.mul(g, a), [1, 2], true), tf.add(tf.sum(a, [1, 2], true), EPS));
-  return tf.sum(tf.mul(a, w), 3) as tf.Tensor3D;
+  return tf.mul(a, w);
 };
 
 /** Layer-CAM (Jiang et al.): element-wise ReLU(G)·A, summed over channels. */
-export const layercamRule: CamRule = (a, g) => tf.sum(tf.mul(tf.relu(g), a), 3) as tf.Tensor3D;
+export const layercamRule: CamRule = (a, g) => tf.mul(tf.relu(g), a);
 
 /** HiResCAM (Draelos & Carin): element-wise G·A summed over channels (faithful to the score for GAP heads). */
-export const hirescamRule: CamRule = (a, g) => tf.sum(tf.mul(g, a), 3) as tf.Tensor3D;
+export const hirescamRule: CamRule = (a, g) => tf.mul(g, a);
 
 /**
  * Eigen-CAM (Muhammad & Yeasin): the projection of A on its first principal direction (no
@@ -62,46 +66,38 @@ export const eigencamRule: CamRule = (a) => {
   return tf.stack(maps) as tf.Tensor3D;
 };
 
-export interface CamOptions {
-  /** Keep negative evidence instead of the usual ReLU (default false). */
-  signed?: boolean;
-}
+export type CamOptions = CamBaseOptions;
 
-export async function camExplain(
+/** The variant of a gradient rule: A and G of the layer, the rule's weighted activations. */
+export function gradientCam(
   id: string,
+  title: string,
+  description: string,
   rule: CamRule,
-  req: ExplainRequest<CamOptions>,
-): Promise<Explanation> {
-  const targets = resolveTargets(req.model, req);
-  const { layer, warning } = pickLayer(req.model, req.layer);
-  const [, H, W] = req.input.shape;
-  const { acts, grads } = layerGradients(req.model, layer, req.input, targets);
-  try {
-    const maps = tf.tidy(() => {
-      const raw = rule(acts, grads);
-      return upsample(req.options?.signed ? raw : (tf.relu(raw) as tf.Tensor3D), H, W);
-    });
-    try {
-      return await finish(id, maps, targets, !!req.options?.signed, {
-        layer: layer.name,
-        warnings: targets.map(() => (warning ? [warning] : [])),
-        meta: { layer: layer.name, layerShape: (layer.outputShape as number[]).slice(1) },
-      });
-    } finally {
-      maps.dispose();
-    }
-  } finally {
-    tf.dispose([acts, grads]);
-  }
+): CamVariant<CamBaseOptions> {
+  return {
+    id,
+    title,
+    description,
+    compute({ model, input, targets, layer }) {
+      const { acts, grads } = layerGradients(model, layer as tf.layers.Layer, input, targets);
+      try {
+        const r = tf.tidy(() => rule(acts, grads));
+        return r.rank === 4 ? { weighted: r as tf.Tensor4D } : { map: r as tf.Tensor3D };
+      } finally {
+        tf.dispose([acts, grads]);
+      }
+    },
+  };
 }
 
-const cam = (id: string, title: string, description: string, rule: CamRule): ExplainMethod<CamOptions> => ({
-  id,
-  title,
-  description,
-  needsLayer: true,
-  explain: (req) => camExplain(id, rule, req),
-});
+/** One gradient rule through the CAM base (guided Grad-CAM reuses Grad-CAM this way). */
+export function camExplain(id: string, rule: CamRule, req: ExplainRequest<CamOptions>): Promise<Explanation> {
+  return camExplainWith(gradientCam(id, id, '', rule), req);
+}
+
+const cam = (id: string, title: string, description: string, rule: CamRule): ExplainMethod<CamOptions> =>
+  camMethod(gradientCam(id, title, description, rule));
 
 export const CAM_METHODS: ExplainMethod<CamOptions>[] = [
   cam(

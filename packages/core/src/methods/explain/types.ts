@@ -54,5 +54,15 @@ export interface ExplainMethod<O = Record<string, unknown>> {
   description: string;
   /** Whether it needs a spatial layer (CAM family, DeconvNet). */
   needsLayer: boolean;
+  /**
+   * Built on the CAM base (cam-base.ts): takes its options (augSmooth, eigenSmooth, fusion, signed)
+   * and a comma-separated list of layers, fused into one map.
+   */
+  cam?: boolean;
+  /**
+   * A sanity-check baseline (RandomCAM, the Sobel edge map), not an explanation: a method that does
+   * not beat every control on a faithfulness measure is flagged.
+   */
+  control?: boolean;
   explain(req: ExplainRequest<O>): Promise<Explanation>;
 }
