@@ -5,7 +5,6 @@
  * preprocessing, dataset identity, shard). Streamed a batch at a time; shards merge like stats partials.
  * Image folders are read by their own classes (a folder of T-shirts is not mapped onto ImageNet's).
  */
-import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { batchIterator } from '@convlens/core/data/batches';
@@ -24,6 +23,7 @@ import { scanDatasetDir } from '../data/resolve.ts';
 import { type Features, type FeaturesIndex, readFeatures } from '../features/read-features.ts';
 import { checkOutDir } from '../figures/figure-set.ts';
 import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { datasetFingerprint } from '../open/dataset-fingerprint.ts';
 import { listImages } from '../open/image-files.ts';
 import { type OpenDatasetOptions, type OpenedDataset, openDataset, readAhead } from '../open/open-dataset.ts';
 import { type OpenedModel, type OpenModelOptions, openModel } from '../open/open-model.ts';
@@ -146,20 +146,6 @@ export function featureLayer(model: tf.LayersModel, name: string): number[] {
     );
   }
   return (layer.outputShape as number[]).slice(1);
-}
-
-/** A short identity of the images covered (files or pixels) and their labels. */
-function datasetFingerprint(fd: FeatureDataset, selected: Uint32Array): string {
-  const h = createHash('sha256');
-  const d = fd.data;
-  const size = d.height * d.width * d.channels;
-  h.update(`${d.kind}\n${fd.classNames.join('\n')}\n`);
-  for (const i of selected) {
-    if (d.whole) h.update(d.whole.images.subarray(i * size, (i + 1) * size));
-    else h.update(fd.file(i));
-    h.update(`\t${d.labelled ? d.labels[i] : ''}\n`);
-  }
-  return h.digest('hex').slice(0, 16);
 }
 
 /**
@@ -289,7 +275,7 @@ export async function extractFeatures(o: FeaturesOptions, hooks: JobHooks = {}):
         name: d.name,
         description: d.description,
         count: selected.length,
-        fingerprint: datasetFingerprint(fd, selected),
+        fingerprint: await datasetFingerprint(d, { classNames: fd.classNames }),
       },
       preprocess: { text: describePreprocess(m.preprocess), ...stripClassNames(m.preprocess) },
       classNames: fd.classNames,
