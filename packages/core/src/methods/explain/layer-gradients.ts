@@ -18,6 +18,8 @@ export function layerGradients(
   layer: tf.layers.Layer,
   x: tf.Tensor4D,
   targets: number[],
+  /** What to differentiate instead of the targets' summed scores (Finer-CAM's score differences). */
+  objective?: (scores: tf.Tensor2D) => tf.Scalar,
 ): LayerGradients {
   const shape = [x.shape[0], ...(layer.outputShape as number[]).slice(1)];
   const original = layer.call;
@@ -31,7 +33,8 @@ export function layerGradients(
           acts = tf.keep(out.clone());
           return tf.add(out, d);
         };
-        return targetScore(scores(model, x), targets);
+        const s = scores(model, x);
+        return objective ? objective(s) : targetScore(s, targets);
       })(delta);
     });
     if (!acts) throw new Error(`layer '${layer.name}' was not reached by the forward pass`);
