@@ -140,6 +140,39 @@ describe('input-only gradients', () => {
     model.dispose();
   });
 
+  it("batch-norm gradient: every term equals the unfused ops' autodiff; dx alone runs no Tile or Sub", async () => {
+    const x = tf.randomUniform([2, 5, 4, 3], -2, 2, 'float32', 8);
+    const stats = [0, 1, 2, 3].map((k) => tf.randomUniform([3], 0.5, 1.5, 'float32', 20 + k));
+    const eps = 1e-3;
+    const fused = (a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, o: tf.Tensor, s: tf.Tensor) =>
+      tf.sum(tf.mul(tf.batchNorm(a, m, v, o, s, eps), tf.linspace(-1, 1, 120).reshape(a.shape)));
+    const plain = (a: tf.Tensor, m: tf.Tensor, v: tf.Tensor, o: tf.Tensor, s: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          tf.add(tf.mul(tf.mul(tf.sub(a, m), tf.rsqrt(tf.add(v, eps))), s), o),
+          tf.linspace(-1, 1, 120).reshape(a.shape),
+        ),
+      );
+    const args = [x, ...stats] as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+    const got = tf.grads(fused)(args);
+    const want = tf.grads(plain)(args);
+    for (let i = 0; i < 5; i++) {
+      const a = (await got[i].data()) as Float32Array;
+      const b = (await want[i].data()) as Float32Array;
+      let err = 0;
+      for (let j = 0; j < b.length; j++) err = Math.max(err, Math.abs(a[j] - b[j]) / (1 + Math.abs(b[j])));
+      expect(err, `term ${i}`).toBeLessThan(1e-5);
+    }
+    const info = await tf.profile(() =>
+      tf.grad((a: tf.Tensor) => fused(a, ...(stats as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])))(x),
+    );
+    const names = info.kernels.map((k) => k.name);
+    expect(names).toContain('FusedBatchNorm');
+    expect(names).not.toContain('Tile');
+    expect(names).not.toContain('Sub');
+    tf.dispose([x, ...stats, ...got, ...want, info.result as tf.Tensor]);
+  });
+
   it.skipIf(!existsSync(MOBILENET))(
     'ImageNet MobileNet 0.25: saliency and Grad-CAM run no filter gradient, same maps',
     async () => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerBatchNormGrad } from './batch-norm-grad.ts';
 import { installInputOnlyGradients } from './input-only-grads.ts';
 import { registerWasmKernels } from './register.ts';
 
@@ -38,6 +39,7 @@ export async function initBackend(name: BackendName = 'wasm'): Promise<BackendNa
   }
   // Input gradients (saliency, IG, CAMs) skip the weight gradients tfjs's fused convs compute.
   installInputOnlyGradients();
+  registerBatchNormGrad();
   if (name === 'wasm') registerWasmKernels();
   if (tf.getBackend() === name) return name;
   const startup = name === 'wasm' ? wasmStartup : null;
