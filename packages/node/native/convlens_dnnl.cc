@@ -626,6 +626,29 @@ napi_value max_pool_grad(napi_env env, napi_callback_info info) {
   });
 }
 
+// channelAffine(x, s, b, y, geometry[2]): y[i, c] = x[i, c]·s[c] + b[c] for X[outer, C] (an
+// inference batch norm with its statistics folded into s and b). Memory-bound: one thread unless large.
+napi_value channel_affine(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 5, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[4]);
+    if (d.size() < 2) throw JsError{"affine geometry: 2 values expected"};
+    long outer = d[0], c = d[1];
+    const float* x = f32(env, a[0], outer * c, "x");
+    const float* sc = f32(env, a[1], c, "scale");
+    const float* sh = f32(env, a[2], c, "shift");
+    float* y = f32(env, a[3], outer * c, "y");
+    int threads = threads_for(double(outer) * c / 8);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (long i = 0; i < outer; i++) {
+      const float* xi = x + i * c;
+      float* yi = y + i * c;
+#pragma omp simd
+      for (long k = 0; k < c; k++) yi[k] = xi[k] * sc[k] + sh[k];
+    }
+    return str(env, "affine");
+  });
+}
+
 // threads() → the most OpenMP threads an op runs on.
 napi_value threads(napi_env env, napi_callback_info) {
   napi_value v;
@@ -659,6 +682,7 @@ NAPI_MODULE_INIT() {
              {"matmul", matmul_fn},
              {"sum", sum_fn},
              {"maxPool", max_pool},
+             {"channelAffine", channel_affine},
              {"maxPoolGrad", max_pool_grad},
              {"threads", threads},
              {"setThreads", set_threads}};

@@ -184,6 +184,27 @@ describe.skipIf(!status.ok)(title, () => {
     }
   });
 
+  it('FusedBatchNorm ([C] statistics, with and without offset and scale) matches cpu', async () => {
+    for (const shape of [
+      [2, 14, 14, 8],
+      [1, 112, 112, 8],
+      [3, 5],
+    ]) {
+      const c = shape[shape.length - 1];
+      const x = { data: rand(size(shape)), shape };
+      const stat = (lo: number) => ({ data: rand(c).map((v) => v + lo), shape: [c] });
+      const base = { x, mean: stat(0), variance: stat(1) };
+      const attrs = { varianceEpsilon: 1e-3 };
+      await expectMatchesCpu('FusedBatchNorm', base, attrs, `batch norm ${shape}`);
+      await expectMatchesCpu(
+        'FusedBatchNorm',
+        { ...base, offset: stat(0), scale: stat(1) },
+        attrs,
+        `batch norm ${shape} offset scale`,
+      );
+    }
+  });
+
   it('Conv2DBackpropFilter matches cpu', async () => {
     for (const c of CONV_CASES) {
       const x = { data: rand(size(c.x)), shape: c.x };

@@ -16,6 +16,7 @@ import {
   DepthwiseConv2dNative,
   DepthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput,
+  FusedBatchNorm,
   FusedConv2D,
   FusedDepthwiseConv2D,
   getKernel,
@@ -281,6 +282,37 @@ function maxPoolGrad(addon: NativeAddon, args: Args): TensorInfo | null {
   );
 }
 
+/** A [C] float32 statistic (absent: `fill`), or null for other shapes (broadcasts go to wasm). */
+function channelValues(backend: BackendWasm, t: TensorInfo | undefined, c: number, fill: number) {
+  if (!t) return new Float32Array(c).fill(fill);
+  return t.dtype === 'float32' && size(t.shape) === c && t.shape.slice(0, -1).every((d) => d === 1)
+    ? view(backend, t)
+    : null;
+}
+
+/** FusedBatchNorm with [C] statistics: y = x·s + b, s = scale/√(var+ε), b = offset − mean·s. */
+function batchNorm(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { x, mean, variance, offset, scale } = args.inputs as Record<string, TensorInfo | undefined>;
+  if (!x || !mean || !variance || !isF32(x) || x.shape.length < 1 || size(x.shape) === 0) return null;
+  const c = x.shape[x.shape.length - 1];
+  const m = channelValues(backend, mean, c, 0);
+  const v = channelValues(backend, variance, c, 1);
+  const o = channelValues(backend, offset, c, 0);
+  const g = channelValues(backend, scale, c, 1);
+  if (!m || !v || !o || !g) return null;
+  const eps = args.attrs.varianceEpsilon as number;
+  const s = new Float32Array(c);
+  const b = new Float32Array(c);
+  for (let k = 0; k < c; k++) {
+    s[k] = g[k] / Math.sqrt(v[k] + eps);
+    b[k] = o[k] - m[k] * s[k];
+  }
+  return into(backend, x.shape, (y) =>
+    addon.channelAffine(view(backend, x), s, b, view(backend, y), Int32Array.from([size(x.shape) / c, c])),
+  );
+}
+
 const IMPLS: [string, NativeFn][] = [
   [Conv2D, (addon, args) => conv(addon, args, false)],
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
@@ -293,6 +325,7 @@ const IMPLS: [string, NativeFn][] = [
   [BatchMatMul, (addon, args) => matmul(addon, args, false)],
   [_FusedMatMul, (addon, args) => matmul(addon, args, true)],
   [MaxPool, maxPool],
+  [FusedBatchNorm, batchNorm],
   [MaxPoolGrad, maxPoolGrad],
   [Sum, sum],
 ];

@@ -45,6 +45,14 @@ export interface NativeAddon {
   /** Sums X[outer, inner] over its rows (axis 0) or columns (axis 1): geom = outer, inner, axis. */
   sum(x: Float32Array, y: Float32Array, geom: Int32Array): string;
   maxPool(x: Float32Array, y: Float32Array, geom: Int32Array): string;
+  /** y[i, c] = x[i, c]·scale[c] + shift[c] for X[outer, C]: geom = outer, C. */
+  channelAffine(
+    x: Float32Array,
+    scale: Float32Array,
+    shift: Float32Array,
+    y: Float32Array,
+    geom: Int32Array,
+  ): string;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geom: Int32Array): string;
   /** The most OpenMP threads one op runs on (small ops run on one). */
   threads(): number;
