@@ -3,4 +3,5 @@ export * from './common.ts';
 export * from './explainer.ts';
 export * from './regions.ts';
 export * from './registry.ts';
+export * from './similarity.ts';
 export * from './types.ts';

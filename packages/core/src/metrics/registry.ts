@@ -16,7 +16,7 @@
  * `higherIsBetter` says how to rank, `needs` what the context must carry, `cost` roughly what it costs.
  * Metrics never dispose ctx.input; each disposes what it makes. Import from
  * '@convlens/core/metrics/registry' (and '/types', '/explainer', '/regions').
- * Ids (landing one file each under metrics/<family>/): faithfulness: deletion (pixel flipping),
+ * Ids (one file each under metrics/<family>/): faithfulness: deletion (pixel flipping),
  * insertion, region-perturbation, faithfulness-correlation, monotonicity, irof, infidelity, sufficiency,
  * road (options rank 'abs'|'signed'; value = ROAD-combined, detail has MoRF/LeRF), average-drop,
  * increase-in-confidence; robustness: max-sensitivity, local-lipschitz; localisation: pointing-game,
@@ -24,13 +24,28 @@
  * effective-complexity; randomisation: model-randomisation, random-logit; axiomatic: completeness,
  * input-invariance.
  */
+import { completeness } from './axiomatic/completeness.ts';
+import { inputInvariance } from './axiomatic/input-invariance.ts';
 import { complexity } from './complexity/complexity.ts';
 import { effectiveComplexity } from './complexity/effective-complexity.ts';
 import { sparseness } from './complexity/sparseness.ts';
+import { averageDrop, increaseInConfidence } from './faithfulness/confidence.ts';
+import { deletion, insertion } from './faithfulness/deletion.ts';
+import { faithfulnessCorrelation } from './faithfulness/faithfulness-correlation.ts';
+import { infidelity } from './faithfulness/infidelity.ts';
+import { irof } from './faithfulness/irof.ts';
+import { monotonicity } from './faithfulness/monotonicity.ts';
+import { regionPerturbation } from './faithfulness/region-perturbation.ts';
+import { roadMetric } from './faithfulness/road.ts';
+import { sufficiency } from './faithfulness/sufficiency.ts';
 import { pointingGameMetric } from './localisation/pointing-game.ts';
 import { relevanceMassAccuracy } from './localisation/relevance-mass.ts';
 import { relevanceRankAccuracy } from './localisation/relevance-rank.ts';
 import { topKIntersection } from './localisation/top-k-intersection.ts';
+import { modelRandomisation } from './randomisation/model-randomisation.ts';
+import { randomLogit } from './randomisation/random-logit.ts';
+import { localLipschitz } from './robustness/local-lipschitz.ts';
+import { maxSensitivity } from './robustness/max-sensitivity.ts';
 import type { Metric, MetricContext, MetricFamily } from './types.ts';
 
 export const METRIC_FAMILIES: MetricFamily[] = [
@@ -43,6 +58,19 @@ export const METRIC_FAMILIES: MetricFamily[] = [
 ];
 
 const ALL: Metric<any>[] = [
+  deletion,
+  insertion,
+  regionPerturbation,
+  faithfulnessCorrelation,
+  monotonicity,
+  irof,
+  infidelity,
+  sufficiency,
+  roadMetric,
+  averageDrop,
+  increaseInConfidence,
+  maxSensitivity,
+  localLipschitz,
   pointingGameMetric,
   relevanceMassAccuracy,
   relevanceRankAccuracy,
@@ -50,6 +78,10 @@ const ALL: Metric<any>[] = [
   sparseness,
   complexity,
   effectiveComplexity,
+  modelRandomisation,
+  randomLogit,
+  completeness,
+  inputInvariance,
 ];
 
 /** Registered metrics in family order (optionally only some families or ids). */

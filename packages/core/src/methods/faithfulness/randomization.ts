@@ -37,7 +37,7 @@ export async function cloneModel(model: tf.LayersModel): Promise<tf.LayersModel>
 }
 
 /** Gaussian noise with each weight tensor's own standard deviation (scale-preserving reset). */
-function randomize(layer: tf.layers.Layer, rng: () => number): void {
+export function randomizeLayer(layer: tf.layers.Layer, rng: () => number): void {
   const fresh = layer.getWeights().map((w) => {
     const v = w.dataSync();
     let m = 0;
@@ -67,7 +67,7 @@ export async function randomizationCheck(
   try {
     const layers = clone.layers.filter((l) => l.getWeights().length > 0).reverse();
     for (const layer of layers) {
-      randomize(layer, rng);
+      randomizeLayer(layer, rng);
       const e = await method.explain({ ...req, model: clone, target: original.targets });
       const rs = e.maps.map((m, i) => spearman(original.maps[i], m)).filter((r) => !Number.isNaN(r));
       steps.push({

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, type Rng } from '../../data/rng.ts';
-import { rankPixels } from './deletion-insertion.ts';
+import { type RankBy, rankOrder } from '../../metrics/common.ts';
 
 export interface ImputeOptions {
   /** Standard deviation of the Gaussian noise added to the imputed pixels (default 0.01). */
@@ -205,6 +205,11 @@ export interface RoadOptions {
   seed?: number;
   /** Images per forward pass (default 64). */
   batch?: number;
+  /**
+   * Pixel ranking: by signed value, most positive first (default), or by |a| (strong negative evidence
+   * counts as relevant and is removed early too).
+   */
+  rank?: RankBy;
 }
 
 export interface RoadCurves {
@@ -290,7 +295,7 @@ export async function road(
   };
   for (let i = 0; i < N; i++) {
     const image = x.subarray(i * size, (i + 1) * size);
-    const morfOrder = rankPixels(maps[i]);
+    const morfOrder = rankOrder(maps[i], options.rank);
     // LeRF removes the least relevant first: the reverse of the MoRF ranking.
     const lerfOrder = morfOrder.slice().reverse();
     for (const order of [morfOrder, lerfOrder])
