@@ -22,8 +22,10 @@ import type { ModelInput } from './model-input.ts';
 export interface ExplainOptions {
   /** Methods to run; 'all' runs every registered one and records a failing method's error instead of throwing. */
   methods: ExplainMethod[] | 'all';
-  /** Layer for layer-based methods (default: each method's own choice). */
+  /** Layer for layer-based methods (default: each method's own choice); CAM methods take a list 'a,b,c'. */
   layer?: string;
+  /** Method options, given to every method; each reads its own keys (augSmooth, eigenSmooth, fusion, batch, seed, …). */
+  options?: Record<string, unknown>;
   /** 'auto' (each input's top prediction), a class index, or a class name (default 'auto'). */
   class?: string;
   /** Predictions listed per input (default 5). */
@@ -160,6 +162,7 @@ export async function explain(
           input: x,
           target: targets,
           layer: m.needsLayer ? o.layer : undefined,
+          options: o.options,
         });
         results.push({ method: m, explanation: e, seconds: (performance.now() - t0) / 1000 });
       } catch (err: any) {
