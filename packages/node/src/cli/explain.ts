@@ -11,6 +11,13 @@ import { type ExplainIndex, explain, pickMethods } from '../tasks/explain.ts';
 import { type ModelInput, readModelInput } from '../tasks/model-input.ts';
 import { action, backendOption, log } from './common.ts';
 import {
+  type BatchExplainFlags,
+  batchExplainOptions,
+  checkSingleFlags,
+  isBatchExplain,
+  runBatchExplain,
+} from './explain-dataset.ts';
+import {
   type DatasetFlags,
   datasetOptions,
   type ModelFlags,
@@ -21,7 +28,7 @@ import {
 } from './model-options.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';
 
-interface ExplainFlags extends ModelFlags, DatasetFlags {
+interface ExplainFlags extends ModelFlags, DatasetFlags, BatchExplainFlags {
   image?: string;
   index?: number;
   method: string;
@@ -73,15 +80,17 @@ async function readInputs(
 }
 
 export function registerExplainCommand(program: Command): void {
-  datasetOptions(
-    modelOptions(
-      program
-        .command('explain')
-        .description(
-          'explanation maps (Grad-CAM family, saliency, SmoothGrad, IG, occlusion, …) of inputs, drawn over them',
-        ),
+  batchExplainOptions(
+    datasetOptions(
+      modelOptions(
+        program
+          .command('explain')
+          .description(
+            'explanation maps (Grad-CAM family, saliency, SmoothGrad, IG, occlusion, …) of inputs, drawn over them',
+          ),
+      ),
+      'dataset for --index: mnist, fashion-mnist, an IDX folder or an image folder (default: the run’s held-out data); alone: explain every image (batch)',
     ),
-    'dataset for --index: mnist, fashion-mnist, an IDX folder or an image folder (default: the run’s held-out data)',
   )
     .option(
       '--image <files>',
@@ -106,8 +115,19 @@ export function registerExplainCommand(program: Command): void {
     .option('--json', 'print the index as JSON on stdout')
     .addOption(backendOption())
     .action(
-      action(async (o: ExplainFlags) => {
+      action(async (o: ExplainFlags, cmd?: Command) => {
         const source = modelSource(o)!;
+        if (isBatchExplain(o)) {
+          await checkOutDir(o.out);
+          await initBackend(o.backend);
+          const model = await openModel(source, openModelOptions(o, log));
+          try {
+            return await runBatchExplain(o, model, cmd?.getOptionValueSource('method') !== 'default');
+          } finally {
+            model.dispose();
+          }
+        }
+        checkSingleFlags(o);
         // Cheap checks first: a typo must not wait for a model to load.
         const methods = pickMethods(o.method);
         await checkOutDir(o.out);

@@ -22,6 +22,7 @@ import { registerImportCommand } from './import.ts';
 import { registerInsideCommands } from './inside.ts';
 import { registerLabCommand } from './lab.ts';
 import { registerMaximizeCommand } from './maximize.ts';
+import { registerMergeCommand } from './merge.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 import { checkOutputFlags } from './output-flags.ts';
 import { registerServeCommand } from './serve.ts';
@@ -156,6 +157,7 @@ program
 
 registerMaximizeCommand(program);
 registerInsideCommands(program);
+registerMergeCommand(program);
 registerLabCommand(program);
 registerServeCommand(program);
 registerExplainCommand(program);

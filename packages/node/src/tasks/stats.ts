@@ -5,12 +5,13 @@
  * few images that made a top-k list, re-read by index. `statsMergeCommand` folds shard partials into
  * the one-pass result. Every output folder holds partial.json (mergeable), the figures and index.json.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batchIterator } from '@convlens/core/data/batches';
 import { newLabels } from '@convlens/core/data/split';
 import type { ImageSet } from '@convlens/core/data/types';
 import { tf } from '@convlens/core/engine/backend';
+import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
 import { defaultProbeLayers, resolveProbeLayers } from '@convlens/core/inspect/probe';
 import type { Box } from '@convlens/core/inspect/receptive-field';
 import { checkStop, type JobHooks } from '@convlens/core/jobs/job';
@@ -29,9 +30,22 @@ import type { TopEntry } from '@convlens/core/stats/top-k';
 import { checkOutDir, FigureSet } from '../figures/figure-set.ts';
 import { renderStats } from '../figures/stats-render.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
+import { datasetFingerprint } from '../open/dataset-fingerprint.ts';
 import { type Chunk, type OpenedDataset, readAhead } from '../open/open-dataset.ts';
 import type { OpenedModel } from '../open/open-model.ts';
 import { CONV_CLASSES, chooseLayers, isBig, layersModel, maxChannels, omittedNote } from './layer-choice.ts';
+import { type MergeSummary, mergePartials } from './merge-partials.ts';
+import {
+  finishedNotice,
+  isFinished,
+  type PartialEnvelope,
+  type PartialMerger,
+  partialKey,
+  readPartial,
+  shardEnvelope,
+  withEnvelope,
+} from './partial.ts';
+import { selectImages } from './selection.ts';
 
 export interface StatsOptions {
   model: OpenedModel;
@@ -75,6 +89,8 @@ export interface StatsSummary {
   layers: { layer: string; shape: number[]; modeMaps: boolean; classMaps: boolean }[];
   omittedLayers: string[];
   files: string[];
+  /** Set when --out already held this finished shard (nothing recomputed). */
+  skipped?: boolean;
 }
 
 /** Class maps and mode counts of all layers together stay under this (they are float64/uint32 per class and unit). */
@@ -85,18 +101,6 @@ const ALL_CLASSES_UP_TO = 32;
 const AFTER_CONV = new Set(['BatchNormalization', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU']);
 /** Top-k patches larger than this (px a side) are stored averaged down to it (figures draw them at ~40 px). */
 const PATCH_MAX = 40;
-
-/** The images a run covers: all, the first N (IDX), or N evenly spaced (folders are sorted by class). */
-function selection(d: OpenedDataset, limit?: number): { indices: Uint32Array; name: string } {
-  if (limit === undefined || limit >= d.count)
-    return { indices: Uint32Array.from({ length: d.count }, (_, i) => i), name: d.name };
-  if (d.kind === 'idx')
-    return { indices: Uint32Array.from({ length: limit }, (_, i) => i), name: `${d.name} (first ${limit})` };
-  return {
-    indices: Uint32Array.from({ length: limit }, (_, i) => Math.floor((i * d.count) / limit)),
-    name: `${d.name} (${limit} evenly spaced)`,
-  };
-}
 
 /** One batch of bytes as model input, labelled with `labels` (by dataset index). */
 function modelBatch(m: OpenedModel, chunk: Chunk, labels: ArrayLike<number>) {
@@ -210,7 +214,7 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
   const big = isBig(m);
   const batchSize = o.batchSize ?? (big ? 32 : 256);
   const cap = maxChannels(m, o.maxChannels);
-  const { indices: selected, name } = selection(d, o.limit);
+  const { indices: selected, name } = selectImages(d, o.limit);
   const shard = o.shard ?? { index: 0, count: 1 };
   const [start, end] = shardRange(selected.length, shard.index, shard.count);
   if (end <= start)
@@ -221,6 +225,29 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
   const probed = resolveProbeLayers(model, choice.layers); // a bad --layers fails before any image is read
   const note = omittedNote(choice);
   if (note) log(`stats: ${note}`);
+
+  // The shard's identity: a finished one in --out is skipped, never recomputed.
+  const key = partialKey({
+    kind: 'stats',
+    model: { name: model.name, fingerprint: modelFingerprint(model) },
+    dataset: { name, fingerprint: await datasetFingerprint(d), images: selected.length },
+    options: {
+      layers: choice.layers,
+      modeLayers: o.modeLayers?.map((n) => resolveLayerName(model, n)),
+      topK: o.topK ?? 9,
+      limit: o.limit,
+      maxChannels: Number.isFinite(cap) ? cap : undefined,
+    },
+  });
+  if (await isFinished(o.out, key, shard)) {
+    log(finishedNotice('stats', o.out, shard));
+    const p = await readPartial(o.out);
+    const index = JSON.parse(await readFile(join(o.out, 'index.json'), 'utf8'));
+    return {
+      ...summaryOf(statsFromJSON(p.json, p.file), o.out, 0, index.files?.map((f: any) => f.file) ?? []),
+      skipped: true,
+    };
+  }
 
   // Classes: the images' labels, or, for unlabelled images, the model's predicted class. A model with
   // many classes (ImageNet's 1000) keeps only those present, so the accumulators stay small; the set
@@ -322,7 +349,13 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
   for (const l of stats.layers) if (l.maps && l.maps.height * l.maps.width === 1) l.maps = undefined;
   await addPatches(stats, d, cap, hooks);
   const seconds = (performance.now() - t0) / 1000;
-  const files = await writeStatsDir(o.out, stats, { command: 'stats', model: m.source }, log);
+  const files = await writeStatsDir(
+    o.out,
+    stats,
+    shardEnvelope(key, shard),
+    { command: 'stats', model: m.source },
+    log,
+  );
   return {
     ...summaryOf(stats, o.out, seconds, files),
     omittedLayers: choice.omitted,
@@ -354,11 +387,13 @@ function summaryOf(stats: DatasetStats, out: string, seconds: number, files: str
 async function writeStatsDir(
   out: string,
   stats: DatasetStats,
+  envelope: PartialEnvelope,
   about: Record<string, unknown>,
   log: (s: string) => void,
+  notice = true,
 ): Promise<string[]> {
   const missing = missingShards(stats);
-  if (missing.length) {
+  if (missing.length && notice) {
     log(
       `notice: partial result, shards ${missing.map((s) => `${s + 1}/${stats.meta.shardCount}`).join(', ')} not included`,
     );
@@ -370,7 +405,7 @@ async function writeStatsDir(
   let files: string[] = [];
   const t0 = performance.now();
   await writeDirAtomic(out, async (dir) => {
-    await writeJsonAtomic(join(dir, 'partial.json'), statsToJSON(stats));
+    await writeJsonAtomic(join(dir, 'partial.json'), withEnvelope(statsToJSON(stats), envelope));
     const t1 = performance.now();
     const figs = new FigureSet(dir);
     await renderStats(stats, figs, { maxChannels: cap });
@@ -392,57 +427,39 @@ async function writeStatsDir(
           ? "the model's predicted class of each image (the images have no labels)"
           : "the images' labels",
       ...(meta.classIndices ? { classIndices: meta.classIndices } : {}),
-      partial: { file: 'partial.json', kind: 'mergeable statistics (convlens stats merge)' },
+      partial: { file: 'partial.json', kind: 'mergeable statistics (convlens merge)' },
       files: figs.entries,
     });
   });
   return files;
 }
 
-async function readPartial(path: string): Promise<DatasetStats> {
-  let file = path;
-  try {
-    if ((await stat(path)).isDirectory()) file = join(path, 'partial.json');
-  } catch (err: any) {
-    throw new Error(
-      `${path}: cannot read partial statistics (${err.code === 'ENOENT' ? 'not found' : err.code})`,
-    );
-  }
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err: any) {
-    throw new Error(
-      `${file}: cannot read partial statistics (${err.code === 'ENOENT' ? 'not found' : err.code})`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${file}: not valid JSON (corrupt or truncated)`);
-  }
-  return statsFromJSON(json, file);
-}
+/** Statistics partials fold with core mergeStats (exact counts, modes and top-k; float64 sums). */
+export const statsMerger: PartialMerger<DatasetStats> = {
+  load: (p) => statsFromJSON(p.json, p.file),
+  fold: (a, b) => mergeStats(a, b),
+  async write(merged, envelope, out, log) {
+    const files = await writeStatsDir(out, merged, envelope, { command: 'merge' }, log, false);
+    return { images: merged.count, files };
+  },
+};
 
+/** `stats merge PARTIAL...`: `convlens merge` restricted to statistics; missing shards give a notice. */
 export async function statsMergeCommand(
   partials: string[],
   o: { out: string },
   hooks: JobHooks = {},
-): Promise<StatsSummary> {
-  const log = (s: string) => hooks.log?.(s);
-  if (partials.length < 2) throw new Error('stats merge needs at least two partials');
-  await checkOutDir(o.out);
-  const t0 = performance.now();
-  let merged = await readPartial(partials[0]);
-  for (const p of partials.slice(1)) {
-    const next = await readPartial(p);
-    try {
-      merged = mergeStats(merged, next);
-    } catch (err) {
-      throw new Error(`${p}: ${(err as Error).message}`);
-    }
-  }
-  const files = await writeStatsDir(o.out, merged, { command: 'stats merge', partials }, log);
-  return summaryOf(merged, o.out, (performance.now() - t0) / 1000, files);
+): Promise<StatsSummary & { merge: MergeSummary }> {
+  if (partials.length < 1) throw new Error('stats merge needs partials to merge');
+  const { summary, merged } = await mergePartials(
+    partials,
+    (kind, file) => {
+      if (kind !== 'stats')
+        throw new Error(`${file}: a ${kind} partial, not statistics (use convlens merge)`);
+      return statsMerger;
+    },
+    { out: o.out, allowMissing: true },
+    hooks,
+  );
+  return { ...summaryOf(merged, o.out, summary.seconds, summary.files), merge: summary };
 }
