@@ -1,50 +1,426 @@
 /**
- * The faithfulness job: how faithful each explanation method is for any model on a seeded random choice
- * of any dataset's images — deletion and insertion AUC against random pixel orders, optionally ROAD and
- * the model randomization sanity check — as one table sorted best first (core faithfulnessTable),
- * written as JSON and Markdown when asked.
+ * The faithfulness job: every explanation method (× candidate layer where it needs one) and the
+ * controls (a random map, and every method the registry marks as a control) on a seeded random choice
+ * of a dataset's images, scored per image by every metric of faithfulness-metrics.ts, summarised as a
+ * table of families with each method's time per image, ranked (method-ranking.ts), and written as
+ * JSON and Markdown. Images go in chunks of consecutive positions of the seeded choice; a shard takes
+ * every n-th chunk and writes its raw per-image values, so a merge reproduces the one-pass table.
  */
 import { join } from 'node:path';
 import { batchIterator } from '@convlens/core/data/batches';
 import { createRng, permutation } from '@convlens/core/data/rng';
 import { tf } from '@convlens/core/engine/backend';
-import { type JobHooks, JobStopped } from '@convlens/core/jobs/job';
+import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
+import { checkStop, type JobHooks } from '@convlens/core/jobs/job';
 import { explainMethods } from '@convlens/core/methods/explain/registry';
 import type { ExplainMethod } from '@convlens/core/methods/explain/types';
-import { type FaithfulnessTable, faithfulnessTable } from '@convlens/core/methods/faithfulness/table';
+import { randomOrder } from '@convlens/core/methods/faithfulness/deletion-insertion';
+import { predictedClasses } from '@convlens/core/methods/faithfulness/table';
+import { shardRange } from '@convlens/core/stats/dataset-stats';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { OpenedDataset } from '../open/open-dataset.ts';
 import type { OpenedModel } from '../open/open-model.ts';
+import {
+  type FaithfulnessRaw,
+  type FamilyTable,
+  familyTable,
+  type RawEntry,
+} from './faithfulness-families.ts';
+import { formatFaithfulnessMarkdown } from './faithfulness-format.ts';
+import { type MetricComputer, metricSet, ROAD_FRACTIONS, randomisedModel } from './faithfulness-metrics.ts';
+import { type MethodRanking, rankMethods } from './method-ranking.ts';
+import type { Shard } from './shard.ts';
 
 export interface FaithfulnessOptions {
   /** 'all' records a failing method's error in its row; named methods must work. */
   methods: ExplainMethod[] | 'all';
+  /** Controls besides the random map (default: the registry's methods marked `control`). */
+  controls?: ExplainMethod[];
   /** Inputs: a seeded random choice of the dataset's images. */
   count: number;
   /** Deletion/insertion curve steps (default 20). */
   steps?: number;
-  /** Seed of the choice of inputs and of the random baselines (default 1). */
+  /** Seed of the choice of inputs, of the random map and of the randomised model (default 1). */
   seed?: number;
   road?: boolean;
   randomization?: boolean;
+  /** Images (the first positions of the choice) that get the randomisation test (default 16). */
+  sanityCount?: number;
+  /** Layer for layer-based methods (default: each method's own choice). */
   layer?: string;
-  /** Write faithfulness.json and faithfulness.md here. */
+  /** Several layers for layer-based methods: one table entry per method × layer. */
+  layers?: string[];
+  /** Images per explanation call and per shard unit (default 16). */
+  chunk?: number;
+  /** Run only this shard's chunks (a contiguous run of them) and return its raw values. */
+  shard?: Shard;
+  /** Write faithfulness.json and faithfulness.md here (a shard: its partial). */
   out?: string;
+  /** A finished result for this key (a shard's partial on disk): returned instead of recomputing. */
+  reuse?: (key: FaithfulnessKey, shard: Shard) => Promise<FaithfulnessShardResult | undefined>;
+  /** Registry metrics to run (default: every one that needs no re-explanation). */
+  metricIds?: string[];
+  /** Extra metric computers (beyond deletion/insertion, ROAD, randomisation, complexity). */
+  metrics?: MetricComputer[];
 }
 
-export interface FaithfulnessReport extends FaithfulnessTable {
-  date: string;
+/** Everything that must match for two shards to merge (and for a finished partial to be reused). */
+export interface FaithfulnessKey {
   model: string;
+  modelFingerprint: string;
   dataset: string;
   /** What the inputs are, e.g. "mnist test split (10,000 images)". */
   set: string;
-  /** Dataset indices of the inputs (a seeded random choice; unreadable images left out). */
+  datasetCount: number;
+  count: number;
+  steps: number;
+  fill: number;
+  seed: number;
+  chunk: number;
+  sanityCount: number;
+  road?: { fractions: number[]; noise: number };
+  entries: string[];
+  metricIds: string[];
+}
+
+export interface FaithfulnessReport extends FaithfulnessKey, FamilyTable, MethodRanking {
+  date: string;
+  /** Images scored (readable ones of the choice). */
+  scored: number;
   indices: number[];
-  /** Files or dataset names of the inputs. */
   sources: string[];
+  targets: number[];
   /** Accuracy of the model on the inputs, when the dataset is labelled (targets are its predictions). */
   accuracy?: number;
   seconds: number;
+  /** Shards merged into this report, when it came from a merge. */
+  shards?: number;
+  raw: FaithfulnessRaw;
+}
+
+export interface FaithfulnessShardResult {
+  key: FaithfulnessKey;
+  shard: Shard;
+  raw: FaithfulnessRaw;
+  seconds: number;
+}
+
+/** A model-free control: a seeded random map per image (the random pixel order of deletion/insertion). */
+function randomMapControl(seed: number, indexOf: (k: number) => number): ExplainMethod {
+  return {
+    id: 'random',
+    title: 'random map (control)',
+    description: 'A seeded random ranking of the pixels: the baseline every method must beat.',
+    needsLayer: false,
+    async explain({ input, target }) {
+      const [N, H, W] = input.shape;
+      const maps = Array.from({ length: N }, (_, k) => {
+        const order = randomOrder(H * W, seed * 1_000_003 + indexOf(k));
+        const m = new Float32Array(H * W);
+        order.forEach((p, r) => {
+          m[p] = H * W - r;
+        });
+        return m;
+      });
+      const targets = Array.isArray(target) ? target : new Array(N).fill(target);
+      return { method: 'random', maps, height: H, width: W, signed: false, targets, warnings: [], meta: {} };
+    },
+  };
+}
+
+const isControl = (m: ExplainMethod) => (m as { control?: boolean }).control === true;
+
+/**
+ * Candidate layers of layer-based methods: the last layer of each of the last `n` spatial resolutions
+ * (e.g. MobileNet's 7×7 and 14×14 ends), the default layer first.
+ */
+export function candidateLayers(model: tf.LayersModel, n = 2): string[] {
+  const out: string[] = [];
+  let size = '';
+  const skip = new Set(['Dropout', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout']);
+  for (const l of [...model.layers].reverse()) {
+    const s = l.outputShape as number[];
+    if (!Array.isArray(s) || s.length !== 4 || !(s[1] > 1 && s[2] > 1) || skip.has(l.getClassName()))
+      continue;
+    const here = `${s[1]}x${s[2]}`;
+    if (here === size) continue;
+    size = here;
+    out.push(l.name);
+    if (out.length === n) break;
+  }
+  return out;
+}
+
+interface Entry {
+  key: string;
+  method: ExplainMethod;
+  layer?: string;
+  control: boolean;
+}
+
+function entriesOf(
+  methods: ExplainMethod[],
+  controls: ExplainMethod[],
+  layers: (string | undefined)[],
+): Entry[] {
+  const out: Entry[] = [];
+  for (const [list, control] of [
+    [controls, true],
+    [methods, false],
+  ] as const)
+    for (const m of list)
+      for (const layer of m.needsLayer ? layers : [undefined])
+        out.push({
+          key: layer ? `${m.id}@${layer}` : m.id,
+          method: m,
+          layer,
+          control: control || isControl(m),
+        });
+  return out;
+}
+
+/** Positions of chunk c of `count` images. */
+const chunkPositions = (c: number, size: number, count: number) =>
+  Array.from({ length: Math.min(size, count - c * size) }, (_, k) => c * size + k);
+
+/**
+ * Scores the chosen images (or one shard's chunks of them). Returns the shard result; the one-pass
+ * report is built by `faithfulness` below from the same raw values a merge would see.
+ */
+export async function faithfulnessRaw(
+  model: OpenedModel,
+  data: OpenedDataset,
+  o: FaithfulnessOptions,
+  hooks: JobHooks = {},
+): Promise<FaithfulnessShardResult> {
+  if (!(Number.isInteger(o.count) && o.count > 0))
+    throw new Error(`--count must be a positive integer, got '${o.count}'`);
+  const chunk = o.chunk ?? 16;
+  if (!(Number.isInteger(chunk) && chunk > 0))
+    throw new Error(`chunk must be a positive integer, got ${chunk}`);
+  const t0 = performance.now();
+  const seed = o.seed ?? 1;
+  const steps = o.steps ?? 20;
+  const fill = 0;
+  const sanityCount = o.randomization ? (o.sanityCount ?? 16) : 0;
+  let count = o.count;
+  if (count > data.count) {
+    hooks.log?.(`notice: --count ${count} but ${data.description} has ${data.count}; using all of them`);
+    count = data.count;
+  }
+  const chosen = permutation(data.count, createRng(seed)).subarray(0, count);
+  const methods = (o.methods === 'all' ? explainMethods() : o.methods).filter((m) => !isControl(m));
+  const controls = [randomMapControl(seed, () => 0), ...(o.controls ?? explainMethods().filter(isControl))];
+  const layers = o.layers?.length ? o.layers : [o.layer];
+  const entries = entriesOf(methods, controls, layers);
+  const computers = [
+    ...metricSet({
+      road: o.road,
+      randomization: o.randomization,
+      ids: o.metricIds,
+      channels: model.inputShape[2],
+    }),
+    ...(o.metrics ?? []),
+  ];
+  const metrics = computers.flatMap((c) => c.metrics);
+  const key: FaithfulnessKey = {
+    model: model.source,
+    modelFingerprint: modelFingerprintOf(model),
+    dataset: data.name,
+    set: data.description,
+    datasetCount: data.count,
+    count,
+    steps,
+    fill,
+    seed,
+    chunk,
+    sanityCount,
+    ...(o.road ? { road: { fractions: ROAD_FRACTIONS, noise: 0.01 } } : {}),
+    entries: entries.map((e) => e.key),
+    metricIds: metrics.map((m) => m.id),
+  };
+  const shard = o.shard ?? { index: 0, count: 1 };
+  const done0 = await o.reuse?.(key, shard);
+  if (done0) {
+    hooks.log?.(`faithfulness: shard ${shard.index + 1}/${shard.count} already finished; not recomputed`);
+    return done0;
+  }
+  const chunks = Math.ceil(count / chunk);
+  // A shard is a contiguous run of whole chunks: each image meets the same batch as in one pass.
+  const [c0, c1] = shardRange(chunks, shard.index, shard.count);
+  const mine = Array.from({ length: c1 - c0 }, (_, k) => c0 + k);
+  hooks.log?.(
+    `faithfulness of ${entries.length} method × layer entries (${controls.length} control(s)) on ${count} images of ${data.description}` +
+      `${shard.count > 1 ? `, shard ${shard.index + 1}/${shard.count} (${mine.length} of ${chunks} chunks)` : ''}` +
+      `${o.road ? ', with ROAD' : ''}${o.randomization ? `, randomisation test on ${sanityCount}` : ''}`,
+  );
+
+  const raw: FaithfulnessRaw = {
+    metrics,
+    positions: [],
+    indices: [],
+    sources: [],
+    targets: [],
+    ...(data.labelled ? { labels: [] } : {}),
+    entries: entries.map((e) => ({
+      key: e.key,
+      method: e.method.id,
+      title: e.method.title,
+      ...(e.layer ? { layer: e.layer } : {}),
+      control: e.control,
+      warnings: 0,
+      values: Object.fromEntries(metrics.map((m) => [m.id, []])),
+      ms: [],
+    })),
+  };
+  const [H, W, C] = model.inputShape;
+  let randomised: tf.LayersModel | undefined;
+  const total = mine.length * entries.length;
+  let done = 0;
+  try {
+    for (const c of mine) {
+      const positions = chunkPositions(c, chunk, count);
+      const read = await data.read(positions.map((p) => chosen[p]));
+      const keep = Array.from(read.indices);
+      const pos = keep.map((i) => positions[positions.findIndex((p) => chosen[p] === i)]);
+      const n = keep.length;
+      if (n === 0) {
+        done += entries.length;
+        continue;
+      }
+      const batch = batchIterator(read.set, undefined, n, { preprocess: model.preprocess }).next().value!;
+      const x = tf.tensor4d(batch.x, [n, H, W, C]);
+      try {
+        const targets = await predictedClasses(model.model, x);
+        raw.positions.push(...pos);
+        raw.indices.push(...keep);
+        raw.sources.push(...keep.map((i) => data.source(i)));
+        raw.targets.push(...targets);
+        raw.labels?.push(...keep.map((_, k) => read.set.labels[k] ?? null));
+        for (const [j, e] of entries.entries()) {
+          checkStop(hooks, 'faithfulness');
+          const r = raw.entries[j];
+          if (r.error) {
+            pushNaN(r, n);
+          } else {
+            try {
+              await scoreChunk(e, r, {
+                model,
+                x,
+                targets,
+                first: pos[0],
+                keep,
+                seed,
+                steps,
+                fill,
+                sanityCount,
+              });
+            } catch (err: any) {
+              if (o.methods !== 'all' && !e.control) throw err;
+              r.error = String(err?.message ?? err).split('\n')[0];
+              pushNaN(r, n);
+            }
+          }
+          hooks.onProgress?.(++done, total, { method: e.key });
+          await new Promise<void>((res) => setTimeout(res, 0));
+        }
+      } finally {
+        x.dispose();
+      }
+    }
+  } finally {
+    randomised?.dispose();
+  }
+  return { key, shard, raw, seconds: (performance.now() - t0) / 1000 };
+
+  async function scoreChunk(
+    e: Entry,
+    r: RawEntry,
+    s: {
+      model: OpenedModel;
+      x: tf.Tensor4D;
+      targets: number[];
+      first: number;
+      keep: number[];
+      seed: number;
+      steps: number;
+      fill: number;
+      sanityCount: number;
+    },
+  ) {
+    const method = e.method.id === 'random' ? randomMapControl(seed, (k) => s.keep[k]) : e.method;
+    const run = (m: tf.LayersModel, input: tf.Tensor4D, target: number[]) =>
+      method.explain({ model: m, input, target, layer: e.layer });
+    const t1 = performance.now();
+    const ex = await run(s.model.model, s.x, s.targets);
+    const ms = (performance.now() - t1) / s.keep.length;
+    r.warnings += ex.warnings.filter((w) => w?.length).length;
+    // NaN pixels would rank arbitrarily: they count as no relevance.
+    const maps = ex.maps.map((m) => (m.some(Number.isNaN) ? m.map((v) => (Number.isNaN(v) ? 0 : v)) : m));
+    r.ms.push(...s.keep.map(() => (e.method.id === 'random' ? null : ms)));
+    for (const comp of computers) {
+      const vals = await comp.compute({
+        model: s.model.model,
+        input: s.x,
+        targets: s.targets,
+        maps,
+        first: s.first,
+        seed: s.seed,
+        steps: s.steps,
+        fill: s.fill,
+        sanityCount: s.sanityCount,
+        reexplain: async (m, input, target) => (await run(m, input, target)).maps,
+        randomised: async () => {
+          randomised ??= await randomisedModel(s.model.model, s.seed);
+          return randomised;
+        },
+      });
+      for (const m of comp.metrics)
+        r.values[m.id].push(...(vals[m.id] ?? []).map((v) => (Number.isFinite(v) ? v : null)));
+    }
+  }
+}
+
+function pushNaN(r: RawEntry, n: number) {
+  for (const id of Object.keys(r.values)) r.values[id].push(...new Array(n).fill(null));
+  r.ms.push(...new Array(n).fill(null));
+}
+
+const fingerprints = new WeakMap<tf.LayersModel, string>();
+function modelFingerprintOf(model: OpenedModel): string {
+  let f = fingerprints.get(model.model);
+  if (!f) {
+    f = modelFingerprint(model.model);
+    fingerprints.set(model.model, f);
+  }
+  return f;
+}
+
+/** The report from raw values in position order (one pass, or shards merged). */
+export function faithfulnessReport(
+  key: FaithfulnessKey,
+  raw: FaithfulnessRaw,
+  seconds: number,
+  shards?: number,
+): FaithfulnessReport {
+  const table = familyTable(raw);
+  const ranking = rankMethods(table);
+  const n = raw.positions.length;
+  const correct = raw.labels ? raw.labels.filter((l, k) => l === raw.targets[k]).length : 0;
+  return {
+    date: new Date().toISOString(),
+    ...key,
+    scored: n,
+    indices: raw.indices,
+    sources: raw.sources,
+    targets: raw.targets,
+    ...(raw.labels && n ? { accuracy: correct / n } : {}),
+    seconds,
+    ...(shards ? { shards } : {}),
+    ...table,
+    ...ranking,
+    raw,
+  };
 }
 
 export async function faithfulness(
@@ -53,147 +429,17 @@ export async function faithfulness(
   o: FaithfulnessOptions,
   hooks: JobHooks = {},
 ): Promise<FaithfulnessReport> {
-  if (!(Number.isInteger(o.count) && o.count > 0))
-    throw new Error(`--count must be a positive integer, got '${o.count}'`);
-  const methods = o.methods === 'all' ? explainMethods() : o.methods;
-  const seed = o.seed ?? 1;
-  const t0 = performance.now();
-  let count = o.count;
-  if (count > data.count) {
-    hooks.log?.(`notice: --count ${count} but ${data.description} has ${data.count}; using all of them`);
-    count = data.count;
-  }
-  const chosen = permutation(data.count, createRng(seed)).subarray(0, count);
-  const chunk = await data.read(chosen);
-  const n = chunk.set.count;
-  if (n === 0) throw new Error(`${data.name}: none of the ${count} chosen images could be read`);
-  const [h, w, c] = model.inputShape;
-  const batch = batchIterator(chunk.set, undefined, n, { preprocess: model.preprocess }).next().value!;
-  const x = tf.tensor4d(batch.x, [n, h, w, c]);
-  hooks.log?.(
-    `faithfulness of ${methods.length} method(s) on ${n} images of ${data.description}` +
-      `${o.road ? ', with ROAD' : ''}${o.randomization ? ', with the randomization check' : ''}`,
-  );
-  // faithfulnessTable has no stop hook: a stop request throws from its progress callback, which ends the
-  // random baseline at once and each remaining method after its first chunk; the table is then dropped.
-  let stopped = false;
-  let table: FaithfulnessTable;
-  try {
-    table = await faithfulnessTable(model.model, x, methods, {
-      steps: o.steps,
-      seed,
-      road: !!o.road,
-      randomization: !!o.randomization,
-      layer: o.layer,
-      stopOnError: o.methods !== 'all',
-      onProgress: (p) => {
-        hooks.onProgress?.(p.done, p.total, { method: p.method });
-        if (stopped || hooks.shouldStop?.()) {
-          stopped = true;
-          throw new JobStopped('faithfulness');
-        }
-      },
-    });
-  } finally {
-    x.dispose();
-  }
-  if (stopped) throw new JobStopped('faithfulness');
-  const indices = Array.from(chunk.indices);
-  const correct = indices.filter((_, k) => chunk.set.labels[k] === table.targets[k]).length;
-  const report: FaithfulnessReport = {
-    date: new Date().toISOString(),
-    model: model.source,
-    dataset: data.name,
-    set: data.description,
-    indices,
-    sources: indices.map((i) => data.source(i)),
-    ...(data.labelled ? { accuracy: correct / n } : {}),
-    seconds: (performance.now() - t0) / 1000,
-    ...table,
-  };
-  if (o.out) {
-    await writeJsonAtomic(join(o.out, 'faithfulness.json'), report);
-    await writeFileAtomic(join(o.out, 'faithfulness.md'), formatFaithfulnessMarkdown(report));
-  }
+  const r = await faithfulnessRaw(model, data, { ...o, shard: undefined }, hooks);
+  if (r.raw.positions.length === 0)
+    throw new Error(`${data.name}: none of the ${r.key.count} chosen images could be read`);
+  const report = faithfulnessReport(r.key, r.raw, r.seconds);
+  if (o.out) await writeFaithfulness(o.out, report);
   return report;
 }
 
-const f3 = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : v.toFixed(3));
-
-/** Header and rows of the table, best method first, the random baseline last. */
-export function faithfulnessRows(r: FaithfulnessTable): string[][] {
-  const road = !!r.road;
-  const sanity = r.rows.some((x) => x.sanity);
-  const head = ['method', 'deletion AUC ↓', 'insertion AUC ↑', 'ins − del', 'beats random (del/ins)'];
-  if (road) head.push('ROAD MoRF ↓', 'ROAD LeRF ↑');
-  if (sanity) head.push('sanity ρ (randomized)');
-  head.push('ms/img', 'notes');
-  const rows = [head];
-  for (const x of r.rows) {
-    const row = [
-      x.layer ? `${x.method} @ ${x.layer}` : x.method,
-      f3(x.deletionAuc),
-      f3(x.insertionAuc),
-      f3(x.score),
-      x.error
-        ? '-'
-        : `${x.deletionAuc < r.random.deletionAuc ? 'yes' : 'no'}/${x.insertionAuc > r.random.insertionAuc ? 'yes' : 'no'}`,
-    ];
-    if (road) row.push(f3(x.road?.morfAuc), f3(x.road?.lerfAuc));
-    if (sanity) row.push(x.sanity ? `${f3(x.sanity.correlation)}${x.sanity.flagged ? ' FLAGGED' : ''}` : '-');
-    const notes = x.error ? `failed: ${x.error}` : x.warnings ? `${x.warnings} map(s) with warnings` : '';
-    row.push(Number.isNaN(x.msPerInput) ? '-' : x.msPerInput.toFixed(1), notes);
-    rows.push(row);
-  }
-  const base = [
-    'random order (baseline)',
-    f3(r.random.deletionAuc),
-    f3(r.random.insertionAuc),
-    f3(r.random.insertionAuc - r.random.deletionAuc),
-    '',
-  ];
-  if (road) base.push(f3(r.random.road?.morfAuc), f3(r.random.road?.lerfAuc));
-  if (sanity) base.push('');
-  base.push('', '');
-  rows.push(base);
-  return rows;
+export async function writeFaithfulness(out: string, report: FaithfulnessReport): Promise<void> {
+  await writeJsonAtomic(join(out, 'faithfulness.json'), report);
+  await writeFileAtomic(join(out, 'faithfulness.md'), formatFaithfulnessMarkdown(report));
 }
 
-/** What the numbers mean, one line each (under the table in the terminal and in Markdown). */
-export function faithfulnessLegend(r: FaithfulnessReport): string[] {
-  const acc = r.accuracy === undefined ? '' : ` (accuracy on them ${(r.accuracy * 100).toFixed(1)}%)`;
-  return [
-    `${r.count} images of ${r.set} (seed ${r.seed}), target = the model's prediction${acc}.`,
-    `Deletion/insertion: ${r.steps} steps, deleted pixels = ${r.fill}; AUC of the target probability (deletion: lower is better, insertion: higher).`,
-    ...(r.road
-      ? [
-          `ROAD: fractions ${r.road.fractions.join(', ')}, removed pixels filled by noisy linear imputation (σ ${r.road.noise}); MoRF AUC lower and LeRF AUC higher is better.`,
-        ]
-      : []),
-    ...(r.rows.some((x) => x.sanity)
-      ? [
-          'Sanity: Spearman ρ between the maps of the trained model and of the fully randomized one (cascading, top layer first); FLAGGED = ρ ≥ 0.5, the maps ignore what the model learned.',
-        ]
-      : []),
-  ];
-}
-
-export function formatFaithfulnessMarkdown(r: FaithfulnessReport): string {
-  const rows = faithfulnessRows(r).map((row) => `| ${row.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
-  rows.splice(
-    1,
-    0,
-    `|${rows[0]
-      .split(' | ')
-      .map(() => '---')
-      .join('|')}|`,
-  );
-  return [
-    `# Faithfulness of explanation methods: ${r.model}`,
-    '',
-    ...rows,
-    '',
-    ...faithfulnessLegend(r).map((l) => `- ${l}`),
-    '',
-  ].join('\n');
-}
+export { faithfulnessLegend, faithfulnessRows, formatFaithfulnessMarkdown } from './faithfulness-format.ts';
