@@ -2,9 +2,11 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { type BackendName, initBackend, tf } from '@convlens/core/engine/backend';
+import { nativeAddon, nativeKernelsRegistered } from '../engine/native.ts';
 import { wasmThreads } from '../engine/wasm-threads.ts';
 import { writeJsonAtomic } from '../io/atomic.ts';
 import { type ConvlensBench, measureConvlens } from './measure.ts';
+import { formatMobilenetBench, type MobilenetBench, measureMobilenets } from './mobilenet.ts';
 import { formatOnnxBench, measureOnnx, type OnnxBench } from './onnx.ts';
 import { findPeerScript, type PeerResult, runPeer } from './peer.ts';
 
@@ -16,6 +18,8 @@ export interface BenchOptions {
   json: boolean;
   /** Also time exported torchvision models against PyTorch (also CONVLENS_BENCH_ONNX=1). */
   onnx?: boolean;
+  /** MobileNet v1 0.25 and 0.75 from ../shared/models vs peer_mobilenet.py (default true). */
+  mobilenet?: boolean;
 }
 
 export interface BenchReport {
@@ -30,6 +34,8 @@ export interface BenchReport {
   ratios?: Record<string, number>;
   /** --onnx: torchvision models through ONNX vs PyTorch, batch 1. */
   onnx?: OnnxBench;
+  /** MobileNet v1 0.25 and 0.75 (224×224) vs PyTorch running the same architecture. */
+  mobilenet?: MobilenetBench;
   file?: string;
 }
 
@@ -84,6 +90,11 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
       }
     }
   }
+  if (opts.mobilenet !== false) {
+    // The peer runs on as many threads as convlens's native kernels (else its wasm threads).
+    const threads = nativeKernelsRegistered() ? nativeAddon().threads() : report.threads;
+    report.mobilenet = await measureMobilenets({ reps: opts.reps, peer: opts.peer, threads }, log);
+  }
   if (opts.onnx || process.env.CONVLENS_BENCH_ONNX === '1')
     report.onnx = await measureOnnx({ reps: opts.reps, threads: report.threads }, log);
   const file = join(opts.outDir, `${report.date.replace(/[:.]/g, '-')}.json`);
@@ -107,6 +118,7 @@ export function formatBench(r: BenchReport): string {
   if (r.peerError) lines.push(`peer: ${r.peerError}`);
   else if (r.peer)
     lines.push(`peer: ${r.peer.peer} torch ${r.peer.torch}, ${r.peer.threads} threads, BLAS ${r.peer.blas}`);
+  if (r.mobilenet) lines.push(...formatMobilenetBench(r.mobilenet), '');
   if (r.onnx) lines.push(...formatOnnxBench(r.onnx), '');
   lines.push('ratio > 1: convlens faster (rates: convlens/peer; *_ms times: peer/convlens)');
   lines.push(

@@ -142,13 +142,22 @@ program
   .option('--reps <n>', 'timed repetitions per measure (median)', positiveInt('--reps'), 10)
   .option('--no-peer', 'skip the PyTorch peer')
   .option('--onnx', 'also time torchvision ResNet-18, SqueezeNet via ONNX vs PyTorch (python3-torch)')
+  .option('--no-mobilenet', 'skip MobileNet v1 0.25/0.75 (../shared/models) vs peer_mobilenet.py')
   .option('--out-dir <dir>', 'where to write the JSON result', 'bench/results')
   .option('--json', 'print the result as JSON on stdout')
   .addOption(backendOption())
   .action(
     action(async (o: any) => {
       const report = await runBench(
-        { backend: o.backend, reps: o.reps, peer: o.peer, outDir: o.outDir, json: !!o.json, onnx: !!o.onnx },
+        {
+          backend: o.backend,
+          reps: o.reps,
+          peer: o.peer,
+          outDir: o.outDir,
+          json: !!o.json,
+          onnx: !!o.onnx,
+          mobilenet: o.mobilenet,
+        },
         log,
       );
       process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBench(report)}\n`);
