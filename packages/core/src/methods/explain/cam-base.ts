@@ -101,7 +101,9 @@ export async function camExplainWith<O>(
   v: CamVariant<O>,
   req: ExplainRequest<O & CamBaseOptions>,
 ): Promise<Explanation> {
-  const o = (req.options ?? {}) as O & CamBaseOptions;
+  const o = { ...req.options } as O & CamBaseOptions;
+  // One zoom from the command line (--opt augScales=1.2) arrives as a number.
+  if (typeof o.augScales === 'number') o.augScales = [o.augScales];
   checkBase(o);
   v.check?.(o);
   const targets = resolveTargets(req.model, req);

@@ -63,6 +63,7 @@ export const finerCam = camMethod<FinerCamOptions>({
   description:
     'Grad-CAM of the class score minus the scores of its most similar classes: where the features that tell the class apart from its look-alikes are, not those it shares with them.',
   check(o) {
+    if (typeof o.classes === 'number') o.classes = [o.classes]; // one class from the command line
     const c = o.contrast ?? 3;
     if (!(Number.isInteger(c) && c >= 1)) throw new Error(`contrast must be a positive integer, got ${c}`);
     if (o.alpha !== undefined && !Number.isFinite(o.alpha))
