@@ -81,11 +81,13 @@ export async function targetScores(
         opts.score === 'logits'
           ? logitScores(model, xs)
           : (model.apply(xs, { training: false }) as tf.Tensor2D);
-      const t = tf.tensor1d(
-        Array.from({ length: n }, (_, k) => targetOf(s + k)),
+      // Row k's target read from the flattened scores (oneHot needs at least 2 classes).
+      const k = o.shape[1];
+      const at = tf.tensor1d(
+        Array.from({ length: n }, (_, j) => j * k + targetOf(s + j)),
         'int32',
       );
-      return tf.sum(tf.mul(o, tf.oneHot(t, o.shape[1])), 1);
+      return tf.gather(tf.reshape(o, [-1]), at);
     });
     out.set((await y.data()) as Float32Array, s);
     y.dispose();

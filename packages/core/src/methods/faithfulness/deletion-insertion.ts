@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, permutation } from '../../data/rng.ts';
+import { perturbationCurves } from '../../metrics/faithfulness/curves.ts';
 
 export interface CurveOptions {
   /** Points on the curve after the start (default 20): pixels change in steps of ⌈HW/steps⌉. */
@@ -54,44 +55,17 @@ export async function deletionInsertion(
   order: Uint32Array,
   options: CurveOptions = {},
 ): Promise<Curves> {
-  const [H, W, C] = image.shape;
-  const steps = options.steps ?? 20;
-  const fill = options.fill ?? 0;
-  const batch = options.batch ?? 64;
-  if (!(Number.isInteger(steps) && steps >= 1))
-    throw new Error(`steps must be a positive integer, got ${steps}`);
+  const [H, W] = image.shape;
   if (order.length !== H * W)
     throw new Error(`pixel order has ${order.length} entries, image has ${H * W} pixels`);
-  const x = image.dataSync() as Float32Array;
-  const chunk = Math.ceil((H * W) / steps);
-  const frames = (insert: boolean): Float32Array => {
-    const out = new Float32Array((steps + 1) * H * W * C);
-    const cur = insert ? new Float32Array(x.length).fill(fill) : Float32Array.from(x);
-    for (let s = 0; s <= steps; s++) {
-      if (s > 0)
-        for (let k = (s - 1) * chunk; k < Math.min(s * chunk, H * W); k++) {
-          const p = order[k] * C;
-          for (let c = 0; c < C; c++) cur[p + c] = insert ? x[p + c] : fill;
-        }
-      out.set(cur, s * H * W * C);
-    }
-    return out;
-  };
-  const evaluate = async (data: Float32Array): Promise<number[]> => {
-    const res: number[] = [];
-    for (let b = 0; b <= steps; b += batch) {
-      const nb = Math.min(batch, steps + 1 - b);
-      const y = tf.tidy(() => {
-        const xs = tf.tensor4d(data.subarray(b * H * W * C, (b + nb) * H * W * C), [nb, H, W, C]);
-        const out = model.apply(xs, { training: false }) as tf.Tensor2D;
-        return out.slice([0, target], [nb, 1]).reshape([nb]);
-      });
-      res.push(...(await y.data()));
-      y.dispose();
-    }
-    return res;
-  };
-  const deletion = await evaluate(frames(false));
-  const insertion = await evaluate(frames(true));
-  return { deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) };
+  // One implementation of the curves: the metric library's batched one (metrics/faithfulness/curves.ts).
+  const input = tf.expandDims(image, 0) as tf.Tensor4D;
+  try {
+    const req = { model, input, targets: [target], orders: [order], ...options };
+    const [deletion] = await perturbationCurves({ ...req, mode: 'delete' });
+    const [insertion] = await perturbationCurves({ ...req, mode: 'insert' });
+    return { deletion, insertion, deletionAuc: auc(deletion), insertionAuc: auc(insertion) };
+  } finally {
+    input.dispose();
+  }
 }
