@@ -1,10 +1,17 @@
 /** `convlens concepts dff|tcav`: flags in, tasks/concepts-*.ts's files and index out (--json: index on stdout). */
 import type { BackendName } from '@convlens/core/engine/backend';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { dffSummary, dffTask } from '../tasks/concepts-dff.ts';
+import { tcavSummary, tcavTask } from '../tasks/concepts-tcav.ts';
 import { action, backendOption, log } from './common.ts';
 import { asJob, withModel } from './model-job.ts';
-import { type ModelFlags, modelOptions } from './model-options.ts';
+import {
+  type DatasetFlags,
+  datasetOptions,
+  type ModelFlags,
+  modelOptions,
+  openDatasetOptions,
+} from './model-options.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';
 
 interface DffFlags extends ModelFlags {
@@ -19,6 +26,25 @@ interface DffFlags extends ModelFlags {
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+interface TcavFlags extends ModelFlags, DatasetFlags {
+  layer: string;
+  class: string;
+  concept: { name: string; dir: string }[];
+  random: string[];
+  limit: number;
+  seed: number;
+  out?: string;
+  json?: boolean;
+  backend: BackendName;
+}
+
+const conceptPair = (v: string, prev: { name: string; dir: string }[] = []) => {
+  const at = v.indexOf('=');
+  if (at <= 0 || at === v.length - 1)
+    throw new InvalidArgumentError(`--concept must be NAME=DIR, got '${v}'`);
+  return [...prev, { name: v.slice(0, at), dir: v.slice(at + 1) }];
+};
 
 export function registerConceptsCommands(program: Command): void {
   const concepts = program
@@ -52,6 +78,54 @@ export function registerConceptsCommands(program: Command): void {
         );
         log(dffSummary(index, o.out));
         if (o.json) process.stdout.write(`${JSON.stringify(index, null, 2)}\n`);
+      }),
+    );
+
+  datasetOptions(
+    modelOptions(
+      concepts
+        .command('tcav')
+        .description(
+          'TCAV: how much a class relies on user concepts (image folders) at a layer — linear CAVs against random folders, the fraction of class images whose score rises along each, and a t-test against random concepts',
+        ),
+    ),
+    'images of the class: a labelled dataset (filtered to --class) or a folder of that class’s images',
+  )
+    .requiredOption('--layer <name>', 'layer for the CAVs')
+    .requiredOption('--class <c>', 'class index or name')
+    .requiredOption('--concept <name=dir>', 'a concept: NAME=FOLDER of images (repeat)', conceptPair)
+    .requiredOption(
+      '--random <dirs...>',
+      'at least 3 folders of random images (the first plays the random concept)',
+    )
+    .option('--limit <n>', 'most images read per folder and of the class', positiveInt('--limit'), 50)
+    .option('--seed <n>', 'classifier seed', nonNegativeInt('--seed'), 0)
+    .option('--out <dir>', 'output directory (replaced): tcav.png, tcav.json')
+    .option('--json', 'print the result JSON on stdout')
+    .addOption(backendOption())
+    .action(
+      action(async (o: TcavFlags) => {
+        const r = await withModel(o, (m) =>
+          asJob('tcav', 'steps', (job) =>
+            tcavTask(
+              m,
+              {
+                layer: o.layer,
+                class: o.class,
+                concepts: o.concept,
+                random: o.random,
+                dataset: o.dataset,
+                datasetOptions: openDatasetOptions(o, log),
+                limit: o.limit,
+                seed: o.seed,
+                out: o.out,
+              },
+              job,
+            ),
+          ),
+        );
+        log(tcavSummary(r, o.out));
+        if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       }),
     );
 }
