@@ -4,7 +4,8 @@
  * for every conv and batch-norm layer, |∇_{z_l}f ⊙ b_l| (z_l its pre-activation output, b_l its bias, or
  * a batch norm's effective bias β − μγ/√(σ²+ε)), each channel min-max scaled, summed and upsampled.
  * Dense layers' bias terms have no spatial extent: they count in the completeness check only, whose
- * gap (score − all terms) is reported per input and is ~0 for piecewise-linear networks.
+ * gap (score − all terms) is reported per input: ~0 for ReLU networks; ReLU6 (MobileNet) is not
+ * homogeneous — a saturated unit outputs a constant 6 no bias term sees — so there the gap is real.
  */
 import * as tf from '@tensorflow/tfjs';
 import { scoreHead } from '../../models/logits.ts';
