@@ -21,13 +21,29 @@ import { type Figure, Interrupted, type LabContext, type StageResult } from './t
 const FAMILIES: [string, string[]][] = [
   [
     'Class activation maps',
-    ['cam', 'gradcam', 'gradcam++', 'xgradcam', 'layercam', 'hirescam', 'eigencam', 'scorecam'],
+    [
+      'cam',
+      'gradcam',
+      'gradcam++',
+      'xgradcam',
+      'layercam',
+      'hirescam',
+      'eigencam',
+      'scorecam',
+      'gradcam-elementwise',
+      'eigengradcam',
+      'finercam',
+      'ablationcam',
+      'fem',
+      'fullgrad',
+    ],
   ],
   [
     'Gradients and back-projections',
     ['saliency', 'gradient-x-input', 'smoothgrad', 'ig', 'guided-backprop', 'guided-gradcam', 'deconvnet'],
   ],
   ['Perturbation', ['occlusion', 'lime', 'kernel-shap']],
+  ['Controls (baselines every method should beat)', ['randomcam', 'sobel']],
 ];
 
 const TILE = 128;
