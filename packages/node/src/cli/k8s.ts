@@ -16,7 +16,7 @@ import { kubeName, parseSlurmMem, parseSlurmTime } from '../tasks/scheduler/reso
 import { action } from './common.ts';
 import { positiveInt } from './options.ts';
 import { jobArgs, SHARDABLE, shardableCommand } from './scheduler-args.ts';
-import { mergeCommand, shardsOption } from './slurm.ts';
+import { shardsOption } from './slurm.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -77,7 +77,6 @@ export function registerK8sCommand(program: Command): void {
           args,
           parts: `${out}.parts`,
           out,
-          merge: mergeCommand(program, job, 'k8s'),
         };
         const ko: K8sOptions = {
           name,

@@ -19,13 +19,6 @@ import { absolutePaths, jobArgs, SHARDABLE, shardableCommand } from './scheduler
 
 export const BIN = resolve(import.meta.dirname, '../../bin/convlens.js');
 
-/** How the partials are merged: `convlens merge PARTS` where it exists, else the job's own merge. */
-export function mergeCommand(program: Command, job: string, via: string): string[] {
-  if (program.commands.some((c) => c.name() === 'merge')) return ['merge', '{PARTS}'];
-  if (job === 'stats') return ['stats', 'merge', '{SHARDS}'];
-  throw new Error(`${via}: no merge for ${job} partials in this version`);
-}
-
 const MAX_SHARDS = 100_000;
 
 export const shardsOption = (v: string) => {
@@ -79,7 +72,6 @@ export function registerSlurmCommand(program: Command): void {
           args: absolutePaths(args),
           parts: join(workdir, 'parts'),
           out,
-          merge: mergeCommand(program, job, 'slurm'),
         };
         const so: SlurmOptions = {
           workdir,

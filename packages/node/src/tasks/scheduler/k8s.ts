@@ -10,7 +10,7 @@ import type { IJob } from 'kubernetes-models/batch/v1/Job';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { stringify } from 'yaml';
 import { writeFileAtomic } from '../../io/atomic.ts';
-import { mergeWords, type ShardPlan } from './plan.ts';
+import { mergeArgs, type ShardPlan } from './plan.ts';
 import { kubeMemory } from './resources.ts';
 
 export interface K8sOptions {
@@ -94,9 +94,6 @@ export function k8sManifests(plan: ShardPlan, o: K8sOptions): { shards: IJob; me
       },
     },
   };
-  const mergeArgs = mergeWords(plan, plan.parts, () =>
-    Array.from({ length: plan.shards }, (_, i) => `${plan.parts}/shard-${i}`),
-  );
   const merge: IJob = {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -106,7 +103,7 @@ export function k8sManifests(plan: ShardPlan, o: K8sOptions): { shards: IJob; me
       backoffLimit: o.retries ?? 3,
       template: {
         metadata: { labels },
-        spec: podSpec({ ...o }, [...mergeArgs, '--out', plan.out], [], 1),
+        spec: podSpec(o, mergeArgs(plan), [], 1),
       },
     },
   };

@@ -1,7 +1,8 @@
 /**
  * A sharded convlens job as any scheduler runs it: N copies of one command, each with
- * `--shard auto --out PARTS/shard-<index>` (the index from the scheduler's environment), then one merge
- * of PARTS into OUT. Slurm (slurm.ts) and Kubernetes (k8s.ts) only wrap this in their own files.
+ * `--shard auto --out PARTS/shard-<index>` (the index from the scheduler's environment), then
+ * `convlens merge PARTS --out OUT`. Slurm (slurm.ts) and Kubernetes (k8s.ts) only wrap this in their
+ * own files.
  */
 
 export interface ShardPlan {
@@ -15,11 +16,6 @@ export interface ShardPlan {
   parts: string;
   /** Where the merge writes the result. */
   out: string;
-  /**
-   * The merge, as convlens arguments before `--out OUT`; `{PARTS}` stands for the partials' folder,
-   * `{SHARDS}` for every shard's folder (for merges that take a list).
-   */
-  merge: string[];
 }
 
 /** One shell word: unquoted when plainly safe, else single-quoted. */
@@ -28,10 +24,7 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/**
- * The merge's convlens arguments (before `--out`), `{PARTS}` and `{SHARDS}` written by the caller:
- * `parts` is the folder as the scheduler's shell or container sees it, `shards` every shard folder.
- */
-export function mergeWords(plan: ShardPlan, parts: string, shards: () => string[]): string[] {
-  return plan.merge.flatMap((a) => (a === '{PARTS}' ? [parts] : a === '{SHARDS}' ? shards() : [a]));
+/** The merge's convlens arguments (tasks/merge.ts reads every shard folder under PARTS). */
+export function mergeArgs(plan: ShardPlan): string[] {
+  return ['merge', plan.parts, '--out', plan.out];
 }

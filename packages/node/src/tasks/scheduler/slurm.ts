@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { writeFileAtomic, writeJsonAtomic } from '../../io/atomic.ts';
-import { mergeWords, shellQuote as q, type ShardPlan } from './plan.ts';
+import { mergeArgs, shellQuote as q, type ShardPlan } from './plan.ts';
 
 export interface SlurmOptions {
   /** Folder for the scripts, logs/ and (by default) the partials; absolute. */
@@ -78,9 +78,7 @@ export function slurmScripts(plan: ShardPlan, o: SlurmOptions): SlurmScripts {
     ...directives({ ...o, cpus: 1 }, [`--output=${join(logs, 'merge-%j.log')}`, '--open-mode=append']),
     'set -euo pipefail',
     `echo "convlens ${plan.job}: merging ${n} partials (job $SLURM_JOB_ID) on $(hostname) at $(date -Is)"`,
-    `exec ${run} ${mergeWords(plan, plan.parts, () => [`${q(join(plan.parts, 'shard-'))}{0..${n - 1}}`])
-      .map((w) => (w.includes('{0..') ? w : q(w)))
-      .join(' ')} --out ${q(plan.out)}`,
+    `exec ${run} ${mergeArgs(plan).map(q).join(' ')}`,
     '',
   ].join('\n');
   return { array, merge };
