@@ -30,13 +30,15 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
 export function shardFromEnv(env: NodeJS.ProcessEnv = process.env): Shard {
   const task = envInt(env, 'SLURM_ARRAY_TASK_ID');
   if (task !== undefined) {
+    // With the count given (convlens slurm's scripts export it), array ids are the shard indices, so
+    // one index resubmitted alone (`sbatch --array=7`, where MIN = MAX = 7) is still shard 7.
+    const given = envInt(env, 'CONVLENS_SHARD_COUNT');
+    if (given !== undefined) return checked(task, given, `SLURM_ARRAY_TASK_ID=${task}`);
     const min = envInt(env, 'SLURM_ARRAY_TASK_MIN') ?? 0;
     const max = envInt(env, 'SLURM_ARRAY_TASK_MAX');
     // An array like --array=0-99%10 has COUNT 100; a sparse one (0,5,9) has no contiguous meaning,
     // so the count is taken from MIN..MAX and each task is its id's offset into it.
-    const count =
-      envInt(env, 'CONVLENS_SHARD_COUNT') ??
-      (max !== undefined ? max - min + 1 : envInt(env, 'SLURM_ARRAY_TASK_COUNT'));
+    const count = max !== undefined ? max - min + 1 : envInt(env, 'SLURM_ARRAY_TASK_COUNT');
     if (count === undefined)
       throw new Error(
         '--shard auto: SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_MAX nor SLURM_ARRAY_TASK_COUNT',
