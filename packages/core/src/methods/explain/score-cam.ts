@@ -1,15 +1,16 @@
 /**
  * Score-CAM (Wang et al.): no gradients. Each channel A_k of a layer, upsampled to the input and
  * min-max scaled to [0, 1], is used as a soft mask on the input; the class score of the masked
- * input rates the channel, and the map is ReLU(Σ_k w_k A_k) at the layer's resolution, upsampled.
+ * input rates the channel, and the map is ReLU(Σ_k w_k A_k) at the layer's resolution, upsampled
+ * (by the CAM base, so Score-CAM takes its smoothing and layer-fusion options too).
  *
  * Variant: pytorch-grad-cam's ScoreCAM, w = softmax over channels of the target's score (the logit
  * when the model has a `logits` layer, else its output). The paper's baseline subtraction
  * (score increase over an all-masked input) does not change a softmax over channels, so it is skipped.
  */
 import * as tf from '@tensorflow/tfjs';
-import { finish, pickLayer, resolveTargets, scores, upsample } from './common.ts';
-import type { ExplainMethod, ExplainRequest, Explanation } from './types.ts';
+import { camMethod } from './cam-base.ts';
+import { scores, upsample } from './common.ts';
 
 export interface ScoreCamOptions {
   /** Masked copies per forward pass (default 32). */
@@ -68,57 +69,48 @@ async function channelScores(
   return out;
 }
 
-export const scoreCam: ExplainMethod<ScoreCamOptions> = {
+export const scoreCam = camMethod<ScoreCamOptions>({
   id: 'scorecam',
   title: 'Score-CAM',
   description:
     'Weights each channel of a conv layer by the class score of the input masked with that channel’s upsampled activation (softmax over channels): a CAM without gradients, one forward pass per channel.',
-  needsLayer: true,
-  async explain(req: ExplainRequest<ScoreCamOptions>): Promise<Explanation> {
-    const targets = resolveTargets(req.model, req);
-    const batch = req.options?.batch ?? 32;
+  check(o) {
+    const batch = o.batch ?? 32;
     if (!(Number.isInteger(batch) && batch >= 1))
       throw new Error(`batch must be a positive integer, got ${batch}`);
-    const { layer, warning } = pickLayer(req.model, req.layer);
-    const [n, H, W] = req.input.shape;
-    const acts = tf.tidy(
-      () => activationModel(req.model, layer).apply(req.input, { training: false }) as tf.Tensor4D,
-    );
-    const weights: Float32Array[] = [];
-    const cams: tf.Tensor2D[] = [];
+  },
+  async compute({ model, input, targets, layer, options }) {
+    const l = layer as tf.layers.Layer;
+    const n = input.shape[0];
+    const acts = tf.tidy(() => activationModel(model, l).apply(input, { training: false }) as tf.Tensor4D);
+    const K = acts.shape[3];
+    const weights = new Float32Array(n * K);
     try {
       for (let i = 0; i < n; i++) {
         const [a, image] = tf.tidy(() => [
           tf.squeeze(tf.slice(acts, i, 1), [0]),
-          tf.squeeze(tf.slice(req.input, i, 1), [0]),
+          tf.squeeze(tf.slice(input, i, 1), [0]),
         ]) as [tf.Tensor3D, tf.Tensor3D];
         try {
-          const s = await channelScores(req.model, image, a, targets[i], batch);
+          const s = await channelScores(model, image, a, targets[i], options.batch ?? 32);
           const w = tf.tidy(() => tf.softmax(tf.tensor1d(s)));
-          weights.push((await w.data()) as Float32Array);
-          cams.push(tf.tidy(() => tf.relu(tf.sum(tf.mul(a, w), 2)) as tf.Tensor2D));
+          weights.set((await w.data()) as Float32Array, i * K);
           w.dispose();
         } finally {
           tf.dispose([a, image]);
         }
       }
-      const maps = tf.tidy(() => upsample(tf.stack(cams) as tf.Tensor3D, H, W));
-      try {
-        return await finish('scorecam', maps, targets, false, {
-          layer: layer.name,
-          warnings: targets.map(() => (warning ? [warning] : [])),
-          meta: {
-            layer: layer.name,
-            layerShape: (layer.outputShape as number[]).slice(1),
-            evaluations: n * acts.shape[3],
-            channelWeights: weights.map((w) => Array.from(w)),
-          },
-        });
-      } finally {
-        maps.dispose();
-      }
+      return {
+        weighted: tf.tidy(() => tf.mul(acts, tf.tensor4d(weights, [n, 1, 1, K])) as tf.Tensor4D),
+        meta: {
+          evaluations: n * K,
+          channelWeights: Array.from({ length: n }, (_, i) =>
+            Array.from(weights.subarray(i * K, (i + 1) * K)),
+          ),
+        },
+      };
     } finally {
-      tf.dispose([acts, ...cams]);
+      acts.dispose();
     }
   },
-};
+});
