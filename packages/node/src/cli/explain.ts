@@ -10,6 +10,7 @@ import { cliJob } from '../progress/terminal-job.ts';
 import { type ExplainIndex, explain, pickMethods } from '../tasks/explain.ts';
 import { type ModelInput, readModelInput } from '../tasks/model-input.ts';
 import { action, backendOption, log } from './common.ts';
+import { explainAuto } from './explain-auto.ts';
 import {
   type BatchExplainFlags,
   batchExplainOptions,
@@ -99,7 +100,7 @@ export function registerExplainCommand(program: Command): void {
     .option('--index <n>', 'image N of --dataset', nonNegativeInt('--index'))
     .option(
       '--method <ids>',
-      `method(s), comma-separated, or all (${explainMethods()
+      `method(s), comma-separated, all, or auto (ranked on held-out images, cached per model) (${explainMethods()
         .map((m) => m.id)
         .join(', ')})`,
       'all',
@@ -117,6 +118,7 @@ export function registerExplainCommand(program: Command): void {
     .action(
       action(async (o: ExplainFlags, cmd?: Command) => {
         const source = modelSource(o)!;
+        if (o.method === 'auto' && !isBatchExplain(o)) return explainAuto(o);
         if (isBatchExplain(o)) {
           await checkOutDir(o.out);
           await initBackend(o.backend);

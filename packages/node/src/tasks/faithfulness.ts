@@ -34,6 +34,8 @@ import type { Shard } from './shard.ts';
 export interface FaithfulnessOptions {
   /** 'all' records a failing method's error in its row; named methods must work. */
   methods: ExplainMethod[] | 'all';
+  /** Record a named method's error in its row instead of stopping (as 'all' does). */
+  keepGoing?: boolean;
   /** Controls besides the random map (default: the registry's methods marked `control`). */
   controls?: ExplainMethod[];
   /** Inputs: a seeded random choice of the dataset's images. */
@@ -316,7 +318,7 @@ export async function faithfulnessRaw(
                 sanityCount,
               });
             } catch (err: any) {
-              if (o.methods !== 'all' && !e.control) throw err;
+              if (o.methods !== 'all' && !o.keepGoing && !e.control) throw err;
               r.error = String(err?.message ?? err).split('\n')[0];
               pushNaN(r, n);
             }

@@ -4,6 +4,7 @@
  */
 import type { JobHooks } from '@convlens/core/jobs/job';
 import { explainMerger } from './explain-dataset.ts';
+import { faithfulnessMerger } from './faithfulness-merge.ts';
 import { type MergeOptions, type MergeSummary, mergePartials } from './merge-partials.ts';
 import type { PartialMerger } from './partial.ts';
 import { statsMerger } from './stats.ts';
@@ -11,6 +12,7 @@ import { statsMerger } from './stats.ts';
 const MERGERS: Record<string, PartialMerger<any>> = {
   stats: statsMerger,
   explain: explainMerger,
+  faithfulness: faithfulnessMerger,
 };
 
 export const mergeKinds = () => Object.keys(MERGERS);

@@ -62,26 +62,37 @@ export function rankMethods(t: FamilyTable): MethodRanking {
       `The faithfulness metrics pick different winners: ${groups.map((g) => `${label(g.row)} on ${g.titles.join(', ')}`).join('; ')}.`,
     );
   }
-  for (const r of methods) {
+  // Good on faithfulness, bad on randomisation: the headline disagreement (one sentence per winner, one for the rest).
+  const failing = methods.filter((r) => r.sanity && !r.sanity.passed && r.losesTo.length === 0);
+  const rest: string[] = [];
+  for (const r of failing) {
     const wins = winners.filter((w) => w.best.key === r.key).map((w) => w.title);
-    if (r.sanity && !r.sanity.passed && (wins.length || r.losesTo.length === 0))
+    if (wins.length)
       disagreements.push(
-        `${label(r)} ${wins.length ? `wins on ${wins.join(' and ')}` : 'beats the controls on faithfulness'} but fails the randomisation test (ρ ${f3(r.sanity.correlation)} with a randomised model): its maps do not depend on what the model learned, so it is not trustworthy.`,
+        `${label(r)} wins on ${wins.join(' and ')} but fails the randomisation test (ρ ${f3(r.sanity!.correlation)} with a randomised model): its maps do not depend on what the model learned, so it is not trustworthy.`,
       );
+    else rest.push(`${label(r)} (ρ ${f3(r.sanity!.correlation)})`);
+  }
+  if (rest.length)
+    disagreements.push(
+      `${rest.join(', ')} beat${rest.length === 1 ? 's' : ''} every control on faithfulness but fail${rest.length === 1 ? 's' : ''} the randomisation test: not trustworthy.`,
+    );
+  for (const r of methods)
     if (r.beatsOn.length && r.losesOn.length)
       disagreements.push(
         `${label(r)} beats every control on ${r.beatsOn.map((id) => info.get(id)!.title).join(', ')} but not on ${r.losesOn.map((id) => info.get(id)!.title).join(', ')}.`,
       );
-  }
 
   const best = ranking[0];
   if (!best) return { ranking, disagreements };
   const controls = t.rows.filter((r) => r.control && !r.error);
   const del = best.means.deletion;
-  const vs = controls
+  const bestControl = controls
     .filter((c) => c.means.deletion !== null)
-    .map((c) => `${c.method} ${f3(c.means.deletion)}`)
-    .join(', ');
+    .sort((a, b) => (a.means.deletion ?? 0) - (b.means.deletion ?? 0))[0];
+  const vs = bestControl
+    ? `the best control's ${f3(bestControl.means.deletion)} (${label(bestControl)})`
+    : '';
   const cost = best.msPerImage === null ? '' : `, ${best.msPerImage.toFixed(1)} ms per image`;
   const reason = best.trusted
     ? `${label(best)} has the best faithfulness score (${f3(score(best))}; deletion AUC ${f3(del)} vs ${vs || 'no control'}) among the methods that beat every control${best.sanity ? ' and pass the randomisation test' : ''}${cost}.`
