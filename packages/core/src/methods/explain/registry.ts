@@ -1,3 +1,4 @@
+import { MORE_ATTRIBUTION_METHODS } from './attribution-methods.ts';
 import { CAM_VARIANTS } from './cam-variants.ts';
 import { layerConductanceMethod } from './conductance.ts';
 import { CONTROL_METHODS } from './controls.ts';
@@ -13,6 +14,7 @@ const FAMILIES: ExplainMethod<any>[][] = [
   GRADIENT_METHODS,
   CAM_VARIANTS,
   PERTURBATION_METHODS,
+  MORE_ATTRIBUTION_METHODS,
   [layerConductanceMethod],
   CONTROL_METHODS,
 ];

@@ -1,0 +1,10 @@
+import { deeplift } from './deeplift.ts';
+import { lrp } from './lrp.ts';
+import type { ExplainMethod } from './types.ts';
+
+/**
+ * Issue 19's gradient-family and perturbation attributions (Captum's set): DeepLIFT and its SHAP
+ * average, GradientSHAP, expected gradients, LRP, the noise-tunnel variants of SmoothGrad, feature
+ * ablation, Shapley value sampling and RISE. Each has default budgets sized for `--method all`.
+ */
+export const MORE_ATTRIBUTION_METHODS: ExplainMethod<any>[] = [deeplift, lrp];
