@@ -48,6 +48,8 @@ export interface ExplainDatasetOptions {
   methods: ExplainMethod[];
   /** Layer for layer-based methods (default: each method's own choice). */
   layer?: string;
+  /** Method options, given to every method (augSmooth, eigenSmooth, fusion, batch, seed, …). */
+  methodOptions?: Record<string, unknown>;
   /** 'auto' (each image's top prediction), a class index or name (default 'auto'). */
   class?: string;
   /** Predictions listed per image (default 5). */
@@ -175,6 +177,8 @@ export async function explainDataset(
       class: fixed ?? 'auto',
       top,
       limit: o.limit,
+      // Only when given, so runs without method options keep their key.
+      ...(o.methodOptions && Object.keys(o.methodOptions).length ? { methodOptions: o.methodOptions } : {}),
     },
   });
   if (await isFinished(o.out, key, shard)) {
@@ -246,6 +250,7 @@ export async function explainDataset(
               input,
               target: [target],
               layer: method.needsLayer ? o.layer : undefined,
+              options: o.methodOptions,
             });
             const file = `maps/${stem}-${safeName(method.id)}`;
             await writeFileAtomic(join(dir, `${file}.npy`), encodeNpy(e.maps[0], [e.height, e.width]));
