@@ -18,13 +18,26 @@ export type Target =
    */
   | { kind: 'filter'; layer: string; index: number; position?: [number, number] }
   /** One unit of a dense (rank-2) layer. */
-  | { kind: 'unit'; layer: string; index: number };
+  | { kind: 'unit'; layer: string; index: number }
+  /**
+   * Lucid's direction: the layer's activation vector (mean over positions for conv layers) dotted with
+   * `vector` (one value per channel). `index` is 0 (unused; kept so every term has one).
+   */
+  | { kind: 'direction'; layer: string; index: number; vector: number[] };
 
 export type Term = Target & { weight?: number };
 
-/** One image's objective: Σ weight·target, maximized unless `minimize`. */
+/** A product term: weight · Π factors (Lucid's objective products). */
+export interface Product {
+  weight: number;
+  factors: Target[];
+}
+
+/** One image's objective: Σ weight·target + Σ products, maximized unless `minimize`. */
 export interface Objective {
   terms: Term[];
+  /** Products of two or more targets (objective algebra); linear objectives have none. */
+  products?: Product[];
   minimize?: boolean;
 }
 
@@ -44,9 +57,16 @@ export function describeObjective(o: Objective): string {
     const w = t.weight === undefined || t.weight === 1 ? '' : `${t.weight}·`;
     if (t.kind === 'class') return `${w}class ${t.index}${t.space === 'probability' ? ' (prob)' : ''}`;
     if (t.kind === 'unit') return `${w}${t.layer} unit ${t.index}`;
+    if (t.kind === 'direction') return `${w}${t.layer} direction`;
     return `${w}${t.layer} filter ${t.index}${t.position ? ` @ (${t.position.join(',')})` : ''}`;
   };
-  return `${o.minimize ? 'min ' : ''}${o.terms.map(one).join(' + ')}`;
+  const products = (o.products ?? []).map(
+    (p) => `${p.weight === 1 ? '' : `${p.weight}·`}${p.factors.map((f) => `(${one(f)})`).join('·')}`,
+  );
+  return `${o.minimize ? 'min ' : ''}${[...o.terms.map(one), ...products].join(' + ')}`.replace(
+    /\+ -/g,
+    '− ',
+  );
 }
 
 /**
@@ -113,8 +133,12 @@ export function validateObjectives(model: tf.LayersModel, objectives: Objective[
   if (objectives.length === 0) throw new Error('no objective given');
   const numClasses = model.outputs[0].shape[model.outputs[0].shape.length - 1] as number;
   for (const o of objectives) {
-    if (o.terms.length === 0) throw new Error('an objective needs at least one term');
-    for (const t of o.terms) {
+    if (o.terms.length === 0 && !o.products?.length) throw new Error('an objective needs at least one term');
+    for (const p of o.products ?? []) {
+      if (!Number.isFinite(p.weight)) throw new Error(`product weight must be finite, got ${p.weight}`);
+      if (p.factors.length < 2) throw new Error('a product needs at least two factors');
+    }
+    for (const t of [...o.terms, ...(o.products ?? []).flatMap((p) => p.factors)] as Term[]) {
       if (!Number.isInteger(t.index) || t.index < 0) {
         throw new Error(`index must be a non-negative integer, got ${t.index}`);
       }
@@ -130,6 +154,16 @@ export function validateObjectives(model: tf.LayersModel, objectives: Objective[
         continue;
       }
       const { shape } = outputOf(model, t);
+      if (t.kind === 'direction') {
+        const c = shape[shape.length - 1];
+        if (t.vector.length !== c)
+          throw new Error(
+            `direction for layer ${t.layer} has ${t.vector.length} values, the layer has ${c} channels`,
+          );
+        if (!t.vector.every(Number.isFinite))
+          throw new Error(`direction for layer ${t.layer} has non-finite values`);
+        continue;
+      }
       if (t.kind === 'filter') {
         if (shape.length !== 3) {
           throw new Error(`layer ${t.layer} has no filters (output [${shape}]); use a unit for dense layers`);
@@ -166,6 +200,8 @@ export function validateObjectives(model: tf.LayersModel, objectives: Objective[
 export interface CompiledObjective {
   /** Per-image objective values [B] for a batch of model inputs (the value maximized, sign included). */
   apply(x: tf.Tensor4D): tf.Tensor1D;
+  /** The same values and the outputs of the tapped layers (compile option `taps`), from one forward pass. */
+  forward(x: tf.Tensor4D): { value: tf.Tensor1D; taps: tf.Tensor[] };
   dispose(): void;
 }
 
@@ -187,74 +223,136 @@ function probeNet(model: tf.LayersModel, keys: string[], outputs: tf.SymbolicTen
   return net;
 }
 
+type Slot = Probe & { mean?: Float32Array; at?: Float32Array };
+
+/** Adds weight·target for image b into its slot's weights (mean over positions, or one position). */
+function addTerm(slot: Slot, t: Target, b: number, w: number, B: number): void {
+  const { shape } = slot;
+  const channels = shape[shape.length - 1];
+  if (t.kind === 'filter' && t.position) {
+    slot.at ??= new Float32Array(B * shape[0] * shape[1] * shape[2]);
+    const [r, c] = t.position;
+    slot.at[((b * shape[0] + r) * shape[1] + c) * shape[2] + t.index] += w;
+  } else if (t.kind === 'direction') {
+    slot.mean ??= new Float32Array(B * channels);
+    for (let c = 0; c < channels; c++) slot.mean[b * channels + c] += w * t.vector[c];
+  } else {
+    slot.mean ??= new Float32Array(B * channels);
+    slot.mean[b * channels + t.index] += w;
+  }
+}
+
 /**
  * Compiles objectives (one per batch image). Means over positions are taken before weighting, so a
  * filter-mean term only needs a [B, filters] weight; single positions use a full [B, H, W, C] mask.
+ * Linear terms of all images fold into one weighted sum per layer. A product's factors are each
+ * evaluated the same way (weights for every image) and multiplied, then kept for its own image only.
+ * `taps`: layers whose outputs forward() also returns (the diversity penalty reads them).
  */
-export function compileObjectives(model: tf.LayersModel, objectives: Objective[]): CompiledObjective {
+export function compileObjectives(
+  model: tf.LayersModel,
+  objectives: Objective[],
+  opts: { taps?: string[] } = {},
+): CompiledObjective {
   validateObjectives(model, objectives);
   const B = objectives.length;
-  type Slot = Probe & { mean?: Float32Array; at?: Float32Array };
   const slots = new Map<string, Slot>();
+  const slotOf = (t: Target): Slot => {
+    const probe = outputOf(model, t);
+    let slot = slots.get(probe.key);
+    if (!slot) {
+      slot = { ...probe };
+      slots.set(probe.key, slot);
+    }
+    return slot;
+  };
+  // Distinct product factors, each with its own weights (1 for every image) in a slot of its own.
+  const factorSlots: Slot[] = [];
+  const factorIds = new Map<string, number>();
+  const monomials: { b: number; weight: number; factors: number[] }[] = [];
   objectives.forEach((o, b) => {
     const sign = o.minimize ? -1 : 1;
-    for (const t of o.terms) {
-      const probe = outputOf(model, t);
-      const { key, shape } = probe;
-      let slot = slots.get(key);
-      if (!slot) {
-        slot = { ...probe };
-        slots.set(key, slot);
-      }
-      const w = sign * (t.weight ?? 1);
-      const channels = shape[shape.length - 1];
-      if (t.kind === 'filter' && t.position) {
-        slot.at ??= new Float32Array(B * shape[0] * shape[1] * shape[2]);
-        const [r, c] = t.position;
-        slot.at[((b * shape[0] + r) * shape[1] + c) * shape[2] + t.index] += w;
-      } else {
-        slot.mean ??= new Float32Array(B * channels);
-        slot.mean[b * channels + t.index] += w;
-      }
+    for (const t of o.terms) addTerm(slotOf(t), t, b, sign * (t.weight ?? 1), B);
+    for (const p of o.products ?? []) {
+      const ids = p.factors.map((f) => {
+        const id = JSON.stringify(f);
+        let k = factorIds.get(id);
+        if (k === undefined) {
+          const base = slotOf(f);
+          const slot: Slot = { key: base.key, tensor: base.tensor, shape: base.shape, linear: base.linear };
+          for (let i = 0; i < B; i++) addTerm(slot, f, i, 1, B);
+          k = factorSlots.push(slot) - 1;
+          factorIds.set(id, k);
+        }
+        return k;
+      });
+      monomials.push({ b, weight: sign * p.weight, factors: ids });
     }
   });
   const keys = [...slots.keys()];
-  const net = probeNet(
-    model,
-    keys,
-    keys.map((k) => slots.get(k)!.tensor),
-  );
-  const weights = keys.map((k) => {
-    const { shape, mean, at, linear } = slots.get(k)!;
-    return {
-      mean: mean ? tf.tensor2d(mean, [B, shape[shape.length - 1]]) : null,
-      at: at ? tf.tensor(at, [B, ...shape]) : null,
-      linear,
-    };
+  // A tap may be a tensor a slot already reads (a pre-activation probe reads its layer's input):
+  // a model cannot list one tensor twice, so such taps share that output.
+  const outputs = keys.map((k) => slots.get(k)!.tensor);
+  const outputKeys = [...keys];
+  const tapIndex = (opts.taps ?? []).map((name) => {
+    const layer = findLayer(model, name);
+    if (!layer) throw new Error(`no layer '${name}' in model '${model.name}'`);
+    const t = layer.output as tf.SymbolicTensor;
+    const at = outputs.indexOf(t);
+    if (at >= 0) return at;
+    outputKeys.push(`tap:${layer.name}`);
+    return outputs.push(t) - 1;
   });
+  const net = probeNet(model, outputKeys, outputs);
+  const toTensors = (slot: Slot) => ({
+    mean: slot.mean ? tf.tensor2d(slot.mean, [B, slot.shape[slot.shape.length - 1]]) : null,
+    at: slot.at ? tf.tensor(slot.at, [B, ...slot.shape]) : null,
+    linear: slot.linear,
+  });
+  const weights = keys.map((k) => toTensors(slots.get(k)!));
+  const factorWeights = factorSlots.map((f) => ({ ...toTensors(f), output: keys.indexOf(f.key) }));
+  const masks = monomials.map((mono) => {
+    const m = new Float32Array(B);
+    m[mono.b] = mono.weight;
+    return tf.tensor1d(m);
+  });
+  const reduce = (out: tf.Tensor, w: { mean: tf.Tensor | null; at: tf.Tensor | null }): tf.Tensor1D => {
+    let v: tf.Tensor = tf.zeros([out.shape[0]]);
+    if (w.mean) v = v.add((out.rank === 4 ? out.mean([1, 2]) : out).mul(w.mean).sum(1));
+    if (w.at) v = v.add(out.mul(w.at).sum([1, 2, 3]));
+    return v as tf.Tensor1D;
+  };
+  const forward = (x: tf.Tensor4D) => {
+    const outs = net.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
+    const list = Array.isArray(outs) ? outs : [outs];
+    const raw = list.slice(0, keys.length);
+    // Pre-activation outputs, computed once per slot and shared by its terms and factors.
+    const views = raw.map((r, i) => (weights[i].linear ? weights[i].linear!(r) : r));
+    let total: tf.Tensor1D = tf.zeros([x.shape[0]]);
+    views.forEach((out, i) => {
+      total = total.add(reduce(out, weights[i]));
+    });
+    if (monomials.length) {
+      const values = factorWeights.map((f) => reduce(views[f.output], f));
+      monomials.forEach((mono, i) => {
+        let prod: tf.Tensor = masks[i];
+        for (const k of mono.factors) prod = prod.mul(values[k]);
+        total = total.add(prod);
+      });
+    }
+    return { value: total, taps: tapIndex.map((i) => list[i]) };
+  };
   return {
     apply(x) {
-      return tf.tidy(() => {
-        const outs = net.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
-        const list = Array.isArray(outs) ? outs : [outs];
-        let total: tf.Tensor1D = tf.zeros([x.shape[0]]);
-        list.forEach((raw, i) => {
-          const { mean, at, linear } = weights[i];
-          const out = linear ? linear(raw) : raw;
-          if (mean) {
-            const pooled = out.rank === 4 ? out.mean([1, 2]) : out;
-            total = total.add(pooled.mul(mean).sum(1));
-          }
-          if (at) total = total.add(out.mul(at).sum([1, 2, 3]));
-        });
-        return total;
-      });
+      return tf.tidy(() => forward(x).value);
     },
+    forward,
     dispose() {
-      for (const w of weights) {
+      for (const w of [...weights, ...factorWeights]) {
         w.mean?.dispose();
         w.at?.dispose();
       }
+      for (const m of masks) m.dispose();
     },
   };
 }

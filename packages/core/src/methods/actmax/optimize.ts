@@ -21,6 +21,7 @@ import {
   type ParameterizationName,
   pixelParameterization,
 } from './parameterization.ts';
+import { cppnParameterization } from './parameterization-cppn.ts';
 import { lpNorm, totalVariation, totalVariationOf } from './regularizers.ts';
 import { applyTransform, drawTransform, gaussianBlur, type TransformOptions } from './transforms.ts';
 
@@ -65,14 +66,36 @@ export interface MaximizeOptions extends TransformOptions {
    * input inside the graph. Replaces `range` and `standardizer`.
    */
   preprocess?: Preprocess;
+  /**
+   * Lucid's diversity: weight of the Gram-matrix penalty among images with the same objective (Σ over
+   * pairs of the cosine of their Gram matrices at `diversityLayer`, / group size). With it each image
+   * starts from its own noise, so copies of one objective can move apart. Default 0.
+   */
+  diversity?: number;
+  /** Each image starts from its own noise (default: with diversity only). */
+  distinctStarts?: boolean;
+  /** Layer whose Gram matrices the diversity penalty compares (required with diversity). */
+  diversityLayer?: string;
+  /** CPPN size (with parameterization 'cppn'): hidden units and layers (default 24 and 8, as Lucid). */
+  cppnHidden?: number;
+  cppnLayers?: number;
   /** Live previews: `show` gets the result so far every `every` steps (costs one forward pass each). */
   preview?: { every: number; show(result: MaximizeResult): void };
 }
 
 /** Every option with its default filled in: recorded with results. */
 export type ResolvedOptions = Required<
-  Omit<MaximizeOptions, 'start' | 'standardizer' | 'preprocess' | 'preview' | 'jitter' | 'scale' | 'rotate'>
-> & { jitter: number; scale: number; rotate: number; start: 'noise' | 'image' };
+  Omit<
+    MaximizeOptions,
+    'start' | 'standardizer' | 'preprocess' | 'preview' | 'jitter' | 'scale' | 'rotate' | 'diversityLayer'
+  >
+> & {
+  jitter: number;
+  scale: number;
+  rotate: number;
+  start: 'noise' | 'image';
+  diversityLayer: string | null;
+};
 
 export interface MaximizeResult {
   /** One H·W·C image per objective, in the input range (before standardization; [0, 1] with `preprocess`). */
@@ -121,10 +144,19 @@ export const DEFAULTS = {
   jitter: 0,
   scale: 0,
   rotate: 0,
+  diversity: 0,
+  distinctStarts: false,
+  cppnHidden: 24,
+  cppnLayers: 8,
 };
 
 function resolve(o: MaximizeOptions): ResolvedOptions {
-  const r: ResolvedOptions = { ...DEFAULTS, start: o.start ? 'image' : 'noise' };
+  const r: ResolvedOptions = {
+    ...DEFAULTS,
+    start: o.start ? 'image' : 'noise',
+    diversityLayer: o.diversityLayer ?? null,
+  };
+  r.distinctStarts = o.distinctStarts ?? (o.diversity ?? 0) > 0;
   for (const k of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
     if (o[k] !== undefined) (r as Record<string, unknown>)[k] = o[k];
   }
@@ -144,7 +176,16 @@ function resolve(o: MaximizeOptions): ResolvedOptions {
     PARAMETERIZATIONS.includes(r.parameterization),
     `unknown parameterization '${r.parameterization}' (valid: ${PARAMETERIZATIONS.join(', ')})`,
   );
-  for (const k of ['tvWeight', 'lpWeight', 'jitter', 'scale', 'rotate', 'noise', 'decay'] as const)
+  for (const k of [
+    'tvWeight',
+    'lpWeight',
+    'jitter',
+    'scale',
+    'rotate',
+    'noise',
+    'decay',
+    'diversity',
+  ] as const)
     check(Number.isFinite(r[k]) && r[k] >= 0, `${k} must be a finite number ≥ 0, got ${r[k]}`);
   check(r.tvBeta > 0 && r.lpP > 0, 'tvBeta and lpP must be > 0');
   check(r.scale < 1, `scale must be < 1, got ${r.scale}`);
@@ -154,6 +195,13 @@ function resolve(o: MaximizeOptions): ResolvedOptions {
   );
   check(r.blurSigma > 0, `blurSigma must be > 0, got ${r.blurSigma}`);
   check(r.range[0] < r.range[1], `range must be [low, high] with low < high, got [${r.range}]`);
+  check(r.diversity === 0 || r.diversityLayer !== null, 'diversity needs a layer (diversityLayer)');
+  if (r.parameterization === 'cppn') {
+    check(!o.start, 'the cppn parameterization cannot start from an image');
+    check(r.blurEvery === 0, 'the cppn parameterization cannot take blur steps');
+    for (const k of ['cppnHidden', 'cppnLayers'] as const)
+      check(Number.isInteger(r[k]) && r[k] >= 1, `${k} must be a positive integer, got ${r[k]}`);
+  }
   if (o.preprocess) {
     check(
       !o.standardizer && (!o.range || (o.range[0] === 0 && o.range[1] === 1)),
@@ -201,6 +249,14 @@ function startImages(
   }
   const all = new Float32Array(batch * size);
   for (let b = 0; b < batch; b++) all.set(one, b * size);
+  if (r.distinctStarts && !start) {
+    // Diversity: each image its own noise (identical copies would get identical gradients forever).
+    const mid = (lo + hi) / 2;
+    for (let b = 1; b < batch; b++) {
+      const rng = createRng(mixSeed(r.seed, 1, b));
+      for (let i = 0; i < size; i++) all[b * size + i] = mid + (rng() - 0.5) * r.noise * (hi - lo);
+    }
+  }
   return tf.tensor4d(all, [batch, h, w, c]);
 }
 
@@ -227,13 +283,24 @@ export async function maximize(
   const r = resolve(options);
   const [h, w, c] = inputShapeOf(model);
   const B = objectives.length;
-  const compiled = compileObjectives(model, objectives);
+  const compiled = compileObjectives(model, objectives, {
+    taps: r.diversity > 0 && r.diversityLayer ? [r.diversityLayer] : [],
+  });
+  const groups = diversityGroups(objectives);
   const std = options.standardizer;
   const pre = options.preprocess ? modelInput(options.preprocess, [h, w, c]) : null;
   const param: Parameterization =
     r.parameterization === 'fourier'
       ? fourierParameterization(B, h, w, c, { range: r.range, decorrelate: r.decorrelate, decay: r.decay })
-      : pixelParameterization(B, h, w, c);
+      : r.parameterization === 'cppn'
+        ? cppnParameterization(B, h, w, c, {
+            range: r.range,
+            hidden: r.cppnHidden,
+            layers: r.cppnLayers,
+            seed: r.seed,
+            distinct: r.distinctStarts,
+          })
+        : pixelParameterization(B, h, w, c);
   const mean = std ? tf.tensor4d(std.mean, [1, h, w, c]) : null;
   const invStd = std
     ? tf.tensor4d(
@@ -248,7 +315,9 @@ export async function maximize(
   let optimizer: tf.Optimizer | null = null;
   try {
     // Validate and build the start before any tensor that needs freeing in a loop.
-    const init = tf.tidy(() => param.fromImage(startImages(B, h, w, c, r, options.start)));
+    const init = param.init
+      ? param.init()
+      : tf.tidy(() => param.fromImage(startImages(B, h, w, c, r, options.start)));
     variable = tf.variable(init, true);
     init.dispose();
     optimizer = makeOptimizer({ name: r.optimizer, learningRate: r.learningRate });
@@ -272,8 +341,10 @@ export async function maximize(
         const { grads } = tf.variableGrads(() => {
           const img = param.toImage(v);
           // Kept: the gradient's own forward scope would dispose it; freed right after reading.
-          objective = tf.keep(compiled.apply(toModel(applyTransform(img, t))));
+          const out = compiled.forward(toModel(applyTransform(img, t)));
+          objective = tf.keep(out.value);
           let loss: tf.Tensor = objective.neg();
+          if (r.diversity > 0) loss = loss.add(diversityPenalty(out.taps[0], groups).mul(r.diversity));
           if (r.tvWeight > 0) loss = loss.add(totalVariation(img, r.tvBeta).mul(r.tvWeight));
           if (r.lpWeight > 0) loss = loss.add(lpNorm(img, r.lpP).mul(r.lpWeight));
           return loss.sum() as tf.Scalar;
@@ -364,4 +435,49 @@ function finish(
     options,
     ...run,
   };
+}
+
+/** Batch indices grouped by identical objective: the diversity penalty acts within each group. */
+export function diversityGroups(objectives: Objective[]): number[][] {
+  const byKey = new Map<string, number[]>();
+  objectives.forEach((o, b) => {
+    const key = JSON.stringify(o);
+    byKey.set(key, [...(byKey.get(key) ?? []), b]);
+  });
+  return [...byKey.values()];
+}
+
+/**
+ * Lucid's diversity penalty per image [B]: each image's Gram matrix (channels × channels over positions)
+ * L2-normalized, and Σ over the other images of its group of the dot product (the cosine of the two
+ * Gram matrices), divided by the group's size. Summed over the batch it is Lucid's objective.
+ */
+export function diversityPenalty(acts: tf.Tensor, groups: number[][]): tf.Tensor1D {
+  return tf.tidy(() => {
+    const b = acts.shape[0];
+    const ch = acts.shape[acts.shape.length - 1];
+    const flat = acts.reshape([b, -1, ch]) as tf.Tensor3D;
+    const grams = tf.matMul(flat, flat, true, false).reshape([b, ch * ch]);
+    const unit = grams.div(grams.norm(2, 1, true).add(1e-10)) as tf.Tensor2D;
+    const sims = tf.matMul(unit, unit, false, true); // [B, B] cosines
+    const mask = new Float32Array(b * b);
+    for (const g of groups) for (const i of g) for (const j of g) if (i !== j) mask[i * b + j] = 1 / g.length;
+    return sims.mul(tf.tensor2d(mask, [b, b])).sum(1) as tf.Tensor1D;
+  });
+}
+
+/** Mean pairwise cosine similarity of the images' flattened activations (the diversity check). */
+export function meanPairwiseCosine(acts: Float32Array[]): number {
+  let sum = 0;
+  let n = 0;
+  const norms = acts.map((a) => Math.sqrt(a.reduce((s, v) => s + v * v, 0)) || 1);
+  for (let i = 0; i < acts.length; i++) {
+    for (let j = i + 1; j < acts.length; j++) {
+      let d = 0;
+      for (let k = 0; k < acts[i].length; k++) d += acts[i][k] * acts[j][k];
+      sum += d / (norms[i] * norms[j]);
+      n++;
+    }
+  }
+  return n ? sum / n : 1;
 }

@@ -3,12 +3,13 @@
  * decorrelated parameterization: coefficients of a real Fourier basis scaled by 1/frequency (so every
  * frequency learns at a similar rate), then (RGB) a fixed colour-decorrelation matrix, then a sigmoid
  * into the input range. Both map an image back to parameters exactly (a seed image, blur steps).
+ * `cppn` (parameterization-cppn.ts): a small network of pixel coordinates whose weights are the variable.
  */
 import * as tf from '@tensorflow/tfjs';
 import { realDft, transpose } from './dft.ts';
 
-export type ParameterizationName = 'pixel' | 'fourier';
-export const PARAMETERIZATIONS: readonly ParameterizationName[] = ['pixel', 'fourier'];
+export type ParameterizationName = 'pixel' | 'fourier' | 'cppn';
+export const PARAMETERIZATIONS: readonly ParameterizationName[] = ['pixel', 'fourier', 'cppn'];
 
 export interface Parameterization {
   /** Shape of the variable for a batch. */
@@ -19,6 +20,8 @@ export interface Parameterization {
   fromImage(images: tf.Tensor4D): tf.Tensor;
   /** Whether images must be clipped to the range after each step (the sigmoid already bounds fourier). */
   needsClip: boolean;
+  /** Its own starting parameters (CPPN: seeded random weights), used instead of fromImage(start noise). */
+  init?(): tf.Tensor;
   dispose(): void;
 }
 
