@@ -30,6 +30,24 @@ export interface RenderStatsOptions {
   maxChannels?: number;
 }
 
+/**
+ * What the statistics cover, first line of every figure's caption: "2,000 images of DATA, 4 shards
+ * merged" (or "shard 2 of 4" for one shard's partial), so a merged result says what it was made of.
+ */
+export function coverage(s: DatasetStats): string {
+  const m = s.meta;
+  const n = m.shards.length;
+  const sharded =
+    m.shardCount <= 1
+      ? ''
+      : n === m.shardCount
+        ? `, ${m.shardCount} shards merged`
+        : n === 1
+          ? `, shard ${m.shards[0] + 1} of ${m.shardCount} (partial)`
+          : `, ${n} of ${m.shardCount} shards merged (partial)`;
+  return `${s.count.toLocaleString('en-US')} images of ${m.dataset}${sharded}`;
+}
+
 /** Class names in captions: all of a few, the first 20 of many. */
 const nameList = (names: string[]) =>
   names.length <= 20 ? names.join(', ') : `${names.slice(0, 20).join(', ')}, … (${names.length} classes)`;
@@ -72,6 +90,7 @@ async function renderClassMeans(s: DatasetStats, l: LayerStats, figs: FigureSet)
     await labelledPanel(stack([image, await legend(range, 'mean activation')]), {
       title: `${l.layer.name}: mean activation per class (rows) × ${l.layer.spatial ? 'filter' : 'unit'} (columns)`,
       caption: [
+        coverage(s),
         `rows top→bottom: classes ${nameList(names)} · ${cell}px per cell · range ${rangeText(range)}`,
         `strongest ${l.layer.spatial ? 'filter' : 'unit'} per class: ${best
           .slice(0, 20)
@@ -126,6 +145,7 @@ async function renderClassMaps(s: DatasetStats, l: LayerStats, figs: FigureSet, 
     await labelledPanel(stack([...rows, await legend(range, 'mean activation')], 4), {
       title: `${l.layer.name}: per-class mean feature maps (rows: classes, columns: filters 0–${F - 1}${F < all ? ` of ${all}` : ''})`,
       caption: [
+        coverage(s),
         `shared range ${rangeText(range)}${F < all ? ` · filters ${F}–${all - 1} left out (--max-channels)` : ''}`,
       ],
     }),
@@ -196,6 +216,7 @@ async function renderModeMaps(s: DatasetStats, l: LayerStats, figs: FigureSet) {
       {
         title: `${l.layer.name}: per-class mode of the most activated filter per pixel`,
         caption: [
+          coverage(s),
           'left: mode filter (categorical colours, stripes = tied filters); right: mode share 0…1 (viridis)',
           `legend: filters that are a mode somewhere, most pixels first`,
         ],
@@ -276,6 +297,7 @@ async function renderTopK(s: DatasetStats, l: LayerStats, figs: FigureSet, cap: 
       {
         title: `${l.layer.name}: top ${l.topk.k} images per ${l.layer.spatial ? 'filter' : 'unit'} (receptive-field patches)`,
         caption: [
+          coverage(s),
           l.layer.spatial && box
             ? `patches: input under the peak unit's receptive field (${box.y1 - box.y0 + 1}×${box.x1 - box.x0 + 1} px inside the image, ${H}×${W} input)`
             : 'patches: whole input images',

@@ -256,7 +256,7 @@ export function checkMergeable(
   for (const { file, envelope: b } of partials) {
     const why =
       b.kind !== a.kind
-        ? `a ${b.kind} partial, not ${a.kind} like ${first.file}`
+        ? `${/^[aeiou]/.test(b.kind) ? 'an' : 'a'} ${b.kind} partial, not ${a.kind} like ${first.file}`
         : b.model.fingerprint !== a.model.fingerprint
           ? `another model (${b.model.name} ${b.model.fingerprint} vs ${a.model.name} ${a.model.fingerprint} in ${first.file})`
           : b.dataset.fingerprint !== a.dataset.fingerprint || b.dataset.images !== a.dataset.images
