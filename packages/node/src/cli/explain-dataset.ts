@@ -11,6 +11,7 @@ import type { OpenedModel } from '../open/open-model.ts';
 import { type ExplainDatasetSummary, explainDataset } from '../tasks/explain-dataset.ts';
 import type { Shard } from '../tasks/shard.ts';
 import { log } from './common.ts';
+import { type MethodOptionFlags, methodOptions } from './method-options.ts';
 import { asJob, shardOption } from './model-job.ts';
 import { type DatasetFlags, openDatasetOptions } from './model-options.ts';
 import { positiveInt } from './options.ts';
@@ -18,7 +19,7 @@ import { positiveInt } from './options.ts';
 /** The batch method when --method is not given: 'all' over thousands of images would take days. */
 const BATCH_DEFAULT = 'gradcam';
 
-export interface BatchExplainFlags extends DatasetFlags {
+export interface BatchExplainFlags extends DatasetFlags, MethodOptionFlags {
   image?: string;
   index?: number;
   method: string;
@@ -81,6 +82,7 @@ export async function runBatchExplain(o: BatchExplainFlags, model: OpenedModel, 
         dataset,
         methods,
         layer: o.layer,
+        methodOptions: methodOptions(o),
         class: o.class,
         top: o.top,
         limit: o.limit,

@@ -18,6 +18,7 @@ import {
   isBatchExplain,
   runBatchExplain,
 } from './explain-dataset.ts';
+import { type MethodOptionFlags, methodOptionFlags, methodOptions } from './method-options.ts';
 import {
   type DatasetFlags,
   datasetOptions,
@@ -29,7 +30,7 @@ import {
 } from './model-options.ts';
 import { nonNegativeInt, positiveInt } from './options.ts';
 
-interface ExplainFlags extends ModelFlags, DatasetFlags, BatchExplainFlags {
+interface ExplainFlags extends ModelFlags, DatasetFlags, BatchExplainFlags, MethodOptionFlags {
   image?: string;
   index?: number;
   method: string;
@@ -81,16 +82,18 @@ async function readInputs(
 }
 
 export function registerExplainCommand(program: Command): void {
-  batchExplainOptions(
-    datasetOptions(
-      modelOptions(
-        program
-          .command('explain')
-          .description(
-            'explanation maps (Grad-CAM family, saliency, SmoothGrad, IG, occlusion, …) of inputs, drawn over them',
-          ),
+  methodOptionFlags(
+    batchExplainOptions(
+      datasetOptions(
+        modelOptions(
+          program
+            .command('explain')
+            .description(
+              'explanation maps (Grad-CAM family, saliency, SmoothGrad, IG, occlusion, …) of inputs, drawn over them',
+            ),
+        ),
+        'dataset for --index: mnist, fashion-mnist, an IDX folder or an image folder (default: the run’s held-out data); alone: explain every image (batch)',
       ),
-      'dataset for --index: mnist, fashion-mnist, an IDX folder or an image folder (default: the run’s held-out data); alone: explain every image (batch)',
     ),
   )
     .option(
@@ -105,7 +108,10 @@ export function registerExplainCommand(program: Command): void {
         .join(', ')})`,
       'all',
     )
-    .option('--layer <name>', 'layer for CAM methods (default: the last spatial layer)')
+    .option(
+      '--layer <name>',
+      'layer for CAM methods (default: the last spatial layer); a,b,c fuses several (see --fusion)',
+    )
     .option(
       '--class <c>',
       "class to explain: an index, a class name, or 'auto' for the top prediction",
@@ -141,7 +147,7 @@ export function registerExplainCommand(program: Command): void {
           const index = await explain(
             model,
             inputs,
-            { methods, layer: o.layer, class: o.class, top: o.top, out: o.out },
+            { methods, layer: o.layer, options: methodOptions(o), class: o.class, top: o.top, out: o.out },
             job,
           );
           job.close();
