@@ -2,7 +2,8 @@
  * FullGrad (Srinivas & Fleuret, NeurIPS 2019; pytorch-grad-cam's FullGrad): the full-gradient
  * decomposition of a ReLU network's score, f(x) = ∇ₓf·x + Σ_l ∇_{z_l}f·b_l, drawn: |∇ₓf ⊙ x| plus,
  * for every conv and batch-norm layer, |∇_{z_l}f ⊙ b_l| (z_l its pre-activation output, b_l its bias, or
- * a batch norm's effective bias β − μγ/√(σ²+ε)), each channel min-max scaled, summed and upsampled.
+ * a batch norm's effective bias β − μγ/√(σ²+ε)), each term min-max scaled, summed over channels,
+ * upsampled and added.
  * Dense layers' bias terms have no spatial extent: they count in the completeness check only, whose
  * gap (score − all terms) is reported per input: ~0 for ReLU networks; ReLU6 (MobileNet) is not
  * homogeneous — a saturated unit outputs a constant 6 no bias term sees — so there the gap is real.
@@ -33,11 +34,16 @@ function biasOf(layer: AnyLayer): tf.Tensor1D | undefined {
   return core.useBias && core.bias ? (core.bias.read().clone() as tf.Tensor1D) : undefined;
 }
 
-/** Per-example, per-channel min-max scaling of [N, h, w, C] to [0, 1], summed over channels: [N, h, w]. */
+/**
+ * One term's post-processing as in the paper's code (fullgrad-saliency): each example's [h, w, C] term
+ * min-max scaled to [0, 1] as a whole, then summed over channels: [N, h, w]. (pytorch-grad-cam scales
+ * each channel separately, which lifts near-silent channels to the weight of the loud ones and
+ * washes the map out to a near-constant.)
+ */
 function scaledChannelSum(t: tf.Tensor4D): tf.Tensor3D {
   return tf.tidy(() => {
-    const lo = tf.min(t, [1, 2], true);
-    const hi = tf.max(t, [1, 2], true);
+    const lo = tf.min(t, [1, 2, 3], true);
+    const hi = tf.max(t, [1, 2, 3], true);
     return tf.sum(tf.div(tf.sub(t, lo), tf.add(tf.sub(hi, lo), 1e-7)), 3) as tf.Tensor3D;
   });
 }
@@ -98,7 +104,8 @@ export const fullgrad = camMethod({
           if (term.rank === 4)
             map = tf.add(map, upsample(scaledChannelSum(tf.abs(term) as tf.Tensor4D), H, W));
         });
-        return [map as tf.Tensor3D, sum, s];
+        // The terms' minima fall in different places, leaving an offset that carries nothing: drop it.
+        return [tf.sub(map, tf.min(map, [1, 2], true)) as tf.Tensor3D, sum, s];
       });
       const [t, y] = [await total.data(), await score.data()];
       tf.dispose([total, score]);
