@@ -135,6 +135,10 @@ describe('metrics on constructed models', () => {
     const inf = await compute('infidelity', ctx);
     expect(inf.values[0]).toBeLessThan(1e-9);
     expect(inf.values[1]).toBeLessThan(1e-9);
+    // Normalised infidelity ignores the map's scale; the raw one does not.
+    const scaled = { ...ctx, maps: e.maps.map((m) => m.map((v) => 10 * v)) };
+    expect((await compute('infidelity', scaled)).values[0]).toBeLessThan(1e-9);
+    expect((await compute('infidelity', scaled, { normalize: false })).values[0]).toBeGreaterThan(0.1);
     const fc = await compute('faithfulness-correlation', ctx, { runs: 20, subset: 16 });
     expect(fc.values[0]).toBeCloseTo(1, 5);
     // Saliency (|gradient|) ignores sign and input: a worse first-order model of the score.

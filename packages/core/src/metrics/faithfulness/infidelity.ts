@@ -3,8 +3,10 @@
  * removing one square patch at a time (set to the fill, I = x − fill on the patch) and compare the
  * change the map predicts, Σ_patch a (attributions read as contributions relative to the fill, as
  * gradient×input, IG and SHAP give them: Captum's multiply-by-inputs form), with the score change
- * f(x) − f(x − I). Per input: the mean squared difference. 0 for gradient×input on a linear model.
- * Lower is better; in squared score units, so compare methods on one model only.
+ * f(x) − f(x − I). Per input: the mean squared difference after scaling the map by its best
+ * least-squares factor (Captum's normalize; `normalize: false` keeps the raw map). 0 for
+ * gradient×input on a linear model. Lower is better; in squared score units, so compare methods on one
+ * model only.
  */
 import { gridSegments } from '../../methods/explain/superpixels.ts';
 import { dims, needModel, pixelsOf, resultOf, type ScoreKind, ScoreQueue } from '../common.ts';
@@ -16,6 +18,11 @@ export interface InfidelityOptions {
   patch?: number;
   /** Logits (default: what attribution methods explain) or the model output. */
   score?: ScoreKind;
+  /**
+   * Scale each map by its least-squares factor first (default true, Captum's normalize): maps in other
+   * units than the score (CAMs, saliency) are judged on their shape, not their scale.
+   */
+  normalize?: boolean;
 }
 
 export const infidelity: Metric<InfidelityOptions> = {
@@ -49,12 +56,25 @@ export const infidelity: Metric<InfidelityOptions> = {
     }
     const y = await queue.flush();
     const K = seg.count + 1;
+    const normalize = o.normalize ?? true;
     const values = ctx.maps.map((m, i) => {
       const held = segmentSums(m, seg.labels, seg.count);
+      const drop = Array.from(held, (_, l) => y[i * K] - y[i * K + 1 + l]);
+      // Captum's normalize: the least-squares scale β of the map, so a map in other units is not penalised.
+      let beta = 1;
+      if (normalize) {
+        let hd = 0;
+        let hh = 0;
+        for (let l = 0; l < seg.count; l++) {
+          hd += held[l] * drop[l];
+          hh += held[l] * held[l];
+        }
+        beta = hh > 0 ? hd / hh : 0;
+      }
       let e = 0;
-      for (let l = 0; l < seg.count; l++) e += (held[l] - (y[i * K] - y[i * K + 1 + l])) ** 2;
+      for (let l = 0; l < seg.count; l++) e += (beta * held[l] - drop[l]) ** 2;
       return e / seg.count;
     });
-    return resultOf('infidelity', values, { patch, score });
+    return resultOf('infidelity', values, { patch, score, normalize });
   },
 };
