@@ -649,6 +649,37 @@ napi_value channel_affine(napi_env env, napi_callback_info info) {
   });
 }
 
+// compareScalar(x, s, out, geometry[2]): out[i] = x[i] OP s as 0/1 bytes (tfjs's bool tensors), for
+// geometry = n, op (0 >, 1 >=, 2 <, 3 <=). The wasm backend broadcasts a scalar through its generic
+// index path: the relu6 gradient's mask (greater(6, x)) was its slowest elementwise op.
+napi_value compare_scalar(napi_env env, napi_callback_info info) {
+  return guarded(env, info, 4, [&](std::vector<napi_value>& a) {
+    auto d = ints(env, a[3]);
+    if (d.size() < 2) throw JsError{"compare geometry: 2 values expected"};
+    long n = d[0];
+    int op = d[1];
+    const float* x = f32(env, a[0], n, "x");
+    double sv;
+    if (napi_get_value_double(env, a[1], &sv) != napi_ok) throw JsError{"compare: scalar expected"};
+    float s = static_cast<float>(sv);
+    napi_typedarray_type type;
+    size_t length;
+    void* data;
+    if (napi_get_typedarray_info(env, a[2], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_uint8_array || length < size_t(n))
+      throw JsError{"compare: out must be a Uint8Array of n bytes"};
+    auto* o = static_cast<uint8_t*>(data);
+    switch (op) {
+      case 0: for (long i = 0; i < n; i++) o[i] = x[i] > s; break;
+      case 1: for (long i = 0; i < n; i++) o[i] = x[i] >= s; break;
+      case 2: for (long i = 0; i < n; i++) o[i] = x[i] < s; break;
+      case 3: for (long i = 0; i < n; i++) o[i] = x[i] <= s; break;
+      default: throw JsError{"compare: unknown op"};
+    }
+    return str(env, "compare");
+  });
+}
+
 // threads() → the most OpenMP threads an op runs on.
 napi_value threads(napi_env env, napi_callback_info) {
   napi_value v;
@@ -683,6 +714,7 @@ NAPI_MODULE_INIT() {
              {"sum", sum_fn},
              {"maxPool", max_pool},
              {"channelAffine", channel_affine},
+             {"compareScalar", compare_scalar},
              {"maxPoolGrad", max_pool_grad},
              {"threads", threads},
              {"setThreads", set_threads}};

@@ -205,6 +205,20 @@ describe.skipIf(!status.ok)(title, () => {
     }
   });
 
+  it('Greater, GreaterEqual, Less, LessEqual against a scalar (either side) match cpu', async () => {
+    // Values on a grid of halves, so some equal the scalar exactly.
+    const x = { data: rand(2 * 9 * 9 * 4).map((v) => Math.round(v * 16) / 2), shape: [2, 9, 9, 4] };
+    for (const kernel of ['Greater', 'GreaterEqual', 'Less', 'LessEqual']) {
+      for (const s of [
+        { data: Float32Array.of(1.5), shape: [] },
+        { data: Float32Array.of(-2), shape: [1, 1] },
+      ]) {
+        await expectMatchesCpu(kernel, { a: x, b: s }, {}, `${kernel} x, ${s.data[0]}`);
+        await expectMatchesCpu(kernel, { a: s, b: x }, {}, `${kernel} ${s.data[0]}, x`);
+      }
+    }
+  });
+
   it('Conv2DBackpropFilter matches cpu', async () => {
     for (const c of CONV_CASES) {
       const x = { data: rand(size(c.x)), shape: c.x };

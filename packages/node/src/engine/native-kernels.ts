@@ -19,9 +19,13 @@ import {
   FusedBatchNorm,
   FusedConv2D,
   FusedDepthwiseConv2D,
+  Greater,
+  GreaterEqual,
   getKernel,
   type KernelConfig,
   type KernelFunc,
+  Less,
+  LessEqual,
   MaxPool,
   MaxPoolGrad,
   registerKernel,
@@ -313,6 +317,40 @@ function batchNorm(addon: NativeAddon, args: Args): TensorInfo | null {
   );
 }
 
+/** Comparison codes shared with convlens_dnnl.cc (x OP scalar), and each one's mirror (scalar OP x). */
+const COMPARE: Record<string, [number, number]> = {
+  [Greater]: [0, 2],
+  [GreaterEqual]: [1, 3],
+  [Less]: [2, 0],
+  [LessEqual]: [3, 1],
+};
+
+/** A float32 tensor compared with a float32 scalar (either side); other cases go to wasm. */
+function compareScalar(addon: NativeAddon, args: Args, kernel: string): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  if (!a || !b || !isF32(a, b)) return null;
+  const scalarB = size(b.shape) === 1 && b.shape.length <= a.shape.length;
+  const scalarA = !scalarB && size(a.shape) === 1 && a.shape.length <= b.shape.length;
+  if (!scalarA && !scalarB) return null;
+  const x = scalarB ? a : b;
+  if (size(x.shape) === 0) return null;
+  const s = view(backend, scalarB ? b : a)[0];
+  const out = backend.makeOutput(x.shape, 'bool');
+  try {
+    addon.compareScalar(
+      view(backend, x),
+      s,
+      backend.typedArrayFromHeap(out) as Uint8Array,
+      Int32Array.from([size(x.shape), COMPARE[kernel][scalarB ? 0 : 1]]),
+    );
+  } catch (e) {
+    backend.disposeData(out.dataId);
+    throw e;
+  }
+  return out;
+}
+
 const IMPLS: [string, NativeFn][] = [
   [Conv2D, (addon, args) => conv(addon, args, false)],
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
@@ -326,6 +364,10 @@ const IMPLS: [string, NativeFn][] = [
   [_FusedMatMul, (addon, args) => matmul(addon, args, true)],
   [MaxPool, maxPool],
   [FusedBatchNorm, batchNorm],
+  ...Object.keys(COMPARE).map((k): [string, NativeFn] => [
+    k,
+    (addon: NativeAddon, args: Args) => compareScalar(addon, args, k),
+  ]),
   [MaxPoolGrad, maxPoolGrad],
   [Sum, sum],
 ];
