@@ -28,7 +28,7 @@ import {
 } from '@convlens/core/stats/dataset-stats';
 import type { TopEntry } from '@convlens/core/stats/top-k';
 import { checkOutDir, FigureSet } from '../figures/figure-set.ts';
-import { renderStats } from '../figures/stats-render.ts';
+import { coverage, renderStats } from '../figures/stats-render.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { datasetFingerprint } from '../open/dataset-fingerprint.ts';
 import { type Chunk, type OpenedDataset, readAhead } from '../open/open-dataset.ts';
@@ -257,6 +257,10 @@ export async function statsCommand(o: StatsOptions, hooks: JobHooks = {}): Promi
   let modelLabels: ArrayLike<number> = d.labels;
   if (!d.labelled) {
     log(`stats: ${d.name} has no labels; classes are the model's predicted classes`);
+    if (K0 > ALL_CLASSES_UP_TO && shard.count > 1)
+      log(
+        `notice: stats: with ${K0} classes every shard predicts all ${selected.length} images to agree on the classes present; label the images (class folders or labels.csv) to skip that`,
+      );
     modelLabels = await predictClasses(m, d, K0 <= ALL_CLASSES_UP_TO ? mine : selected, batchSize, hooks);
   }
   let classIndices: number[] | undefined;
@@ -418,6 +422,8 @@ async function writeStatsDir(
       modelName: stats.meta.model.name,
       dataset: stats.meta.dataset,
       images: stats.count,
+      datasetSize: stats.meta.datasetSize,
+      covers: coverage(stats),
       shards: stats.meta.shards.map((s) => s + 1),
       shardCount: stats.meta.shardCount,
       complete: missing.length === 0,
