@@ -107,7 +107,7 @@ export function registerFaithfulnessCommand(program: Command): void {
     )
     .option(
       '--metrics <ids>',
-      'registry metrics to run, comma-separated (default: every one that needs no re-explanation)',
+      'registry metrics to run, comma-separated, or all (default: those costing at most 2 forward passes per image; all: also IROF, monotonicity, infidelity, … — every one that does not re-explain)',
     )
     .option('--chunk <n>', 'images per explanation call and per shard unit', positiveInt('--chunk'), 16)
     .option(

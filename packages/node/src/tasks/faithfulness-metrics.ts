@@ -167,11 +167,35 @@ export function registryComputer(m: Metric<any>): MetricComputer {
 }
 
 /**
- * The registry metrics a job runs: the ids asked for, else every one that needs no re-explanation
- * (robustness, input invariance and the like re-explain many times per image: ask for them by id),
- * leaving out regions where the inputs have none (photos without boxes) and ROAD unless asked.
+ * Registry metrics run by default: those costing at most two forward passes per image. The curve and
+ * patch metrics (IROF, region perturbation, monotonicity, faithfulness correlation, infidelity: 20-50
+ * forwards each) and the re-explaining ones (robustness, input invariance) are asked for by id or `all`.
  */
-export function registryComputers(o: { ids?: string[]; road?: boolean; channels: number }): MetricComputer[] {
+const DEFAULT_IDS = new Set([
+  'average-drop',
+  'increase-in-confidence',
+  'sufficiency',
+  'completeness',
+  'pointing-game',
+  'relevance-mass',
+  'relevance-rank',
+  'top-k-intersection',
+  'sparseness',
+  'complexity',
+  'effective-complexity',
+]);
+
+/**
+ * The registry metrics a job runs: the ids asked for, else the default cheap ones (`all`: every one
+ * that needs no re-explanation), leaving out regions where the inputs have none (photos without boxes)
+ * and ROAD unless asked.
+ */
+export function registryComputers(o: {
+  ids?: string[];
+  all?: boolean;
+  road?: boolean;
+  channels: number;
+}): MetricComputer[] {
   const chosen = o.ids
     ? o.ids.map((id) => {
         const m = registryMetrics().find((x) => x.id === id);
@@ -184,13 +208,19 @@ export function registryComputers(o: { ids?: string[]; road?: boolean; channels:
         return m;
       })
     : registryMetrics().filter(
-        (m) => !m.needs.explain && (!m.needs.region || o.channels === 1) && (m.id !== 'road' || o.road),
+        (m) =>
+          (o.all || DEFAULT_IDS.has(m.id)) &&
+          !m.needs.explain &&
+          (!m.needs.region || o.channels === 1) &&
+          (m.id !== 'road' || o.road),
       );
   return chosen.filter((m) => !OWN.has(m.id)).map(registryComputer);
 }
 
 /** The metric computers of a job: deletion/insertion and the registry's always, ROAD and randomisation when asked. */
-export function metricSet(o: MetricSetOptions & { ids?: string[]; channels: number }): MetricComputer[] {
+export function metricSet(
+  o: MetricSetOptions & { ids?: string[]; all?: boolean; channels: number },
+): MetricComputer[] {
   return [
     deletionInsertionMetric,
     ...(o.road ? [roadMetric(o.roadFractions ?? ROAD_FRACTIONS, o.roadNoise ?? 0.01)] : []),

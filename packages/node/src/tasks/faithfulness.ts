@@ -60,7 +60,7 @@ export interface FaithfulnessOptions {
   out?: string;
   /** A finished result for this key (a shard's partial on disk): returned instead of recomputing. */
   reuse?: (key: FaithfulnessKey, shard: Shard) => Promise<FaithfulnessShardResult | undefined>;
-  /** Registry metrics to run (default: every one that needs no re-explanation). */
+  /** Registry metrics to run (default: the cheap ones; ['all']: every one that needs no re-explanation). */
   metricIds?: string[];
   /** Extra metric computers (beyond deletion/insertion, ROAD, randomisation, complexity). */
   metrics?: MetricComputer[];
@@ -219,7 +219,8 @@ export async function faithfulnessRaw(
     ...metricSet({
       road: o.road,
       randomization: o.randomization,
-      ids: o.metricIds,
+      ids: o.metricIds?.[0] === 'all' ? undefined : o.metricIds,
+      all: o.metricIds?.[0] === 'all',
       channels: model.inputShape[2],
     }),
     ...(o.metrics ?? []),

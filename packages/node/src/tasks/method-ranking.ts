@@ -66,7 +66,10 @@ export function rankMethods(t: FamilyTable): MethodRanking {
   const failing = methods.filter((r) => r.sanity && !r.sanity.passed && r.losesTo.length === 0);
   const rest: string[] = [];
   for (const r of failing) {
-    const wins = winners.filter((w) => w.best.key === r.key).map((w) => w.title);
+    // Wins (ties included): no other method is strictly better on that metric.
+    const wins = winners
+      .filter((w) => !methods.some((o) => better(info.get(w.id)!, o.means[w.id], r.means[w.id])))
+      .map((w) => w.title);
     if (wins.length)
       disagreements.push(
         `${label(r)} wins on ${wins.join(' and ')} but fails the randomisation test (ρ ${f3(r.sanity!.correlation)} with a randomised model): its maps do not depend on what the model learned, so it is not trustworthy.`,
