@@ -1,8 +1,11 @@
 import { deeplift } from './deeplift.ts';
 import { deepliftShap } from './deeplift-shap.ts';
 import { expectedGradients } from './expected-gradients.ts';
+import { featureAblation } from './feature-ablation.ts';
 import { gradientShap } from './gradient-shap.ts';
 import { lrp } from './lrp.ts';
+import { rise } from './rise.ts';
+import { shapleySampling } from './shapley-sampling.ts';
 import { smoothgradSq } from './smoothgrad-sq.ts';
 import type { ExplainMethod } from './types.ts';
 import { vargrad } from './vargrad.ts';
@@ -20,4 +23,7 @@ export const MORE_ATTRIBUTION_METHODS: ExplainMethod<any>[] = [
   deeplift,
   deepliftShap,
   lrp,
+  featureAblation,
+  shapleySampling,
+  rise,
 ];
