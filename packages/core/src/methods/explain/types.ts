@@ -13,7 +13,10 @@ export interface ExplainRequest<O = Record<string, unknown>> {
   input: tf.Tensor4D;
   /** Target class per example, or one class for the whole batch. */
   target: number | number[];
-  /** Layer name for layer-based methods (CAM family, DeconvNet); defaults per method (see pickLayer). */
+  /**
+   * Layer name for layer-based methods (CAM family, DeconvNet); defaults per method (see pickLayer).
+   * CAM methods (`cam: true`) also take a comma-separated list, whose maps they fuse.
+   */
   layer?: string;
   /** Method-specific options (noise level, steps, patch size, samples, seed, …). */
   options?: O;
