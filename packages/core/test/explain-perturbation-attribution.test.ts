@@ -175,6 +175,16 @@ describe('segment perturbation attributions', () => {
     }
     const r = sxy / Math.sqrt(sxx * syy);
     expect(r).toBeGreaterThan(0.7);
+    // The paper's uncentred map is the centred one plus f̄ times each pixel's mask coverage / p (≈ 1).
+    const raw = await rise.explain({ model, input: x, target: 0, options: { seed: 1, center: false } });
+    expect(raw.signed).toBe(false);
+    const fbar = (e.meta.meanOutput as number[])[0];
+    expect(fbar).toBeGreaterThan(0.1);
+    for (let p = 0; p < m.length; p++) {
+      const ratio = (raw.maps[0][p] - m[p]) / fbar;
+      expect(ratio).toBeGreaterThan(0.85);
+      expect(ratio).toBeLessThan(1.15);
+    }
     x.dispose();
     model.dispose();
   });

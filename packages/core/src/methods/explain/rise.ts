@@ -3,6 +3,9 @@
  * each mask a coarse s×s grid of cells kept with probability p, bilinearly upsampled and shifted by a
  * random sub-cell offset; a pixel's saliency is the output averaged over masks weighted by how much
  * of it each mask kept, Σᵢ f(x ⊙ Mᵢ) Mᵢ / (N·p). Seeded; masked copies are evaluated in batches.
+ * By default the outputs are centred on their mean first, Σᵢ (fᵢ − f̄) Mᵢ / (N·p): the paper's map
+ * less its near-constant offset f̄ (a control variate that also removes the noise of uneven mask
+ * coverage), signed — positive where keeping the pixel raises the output above the average.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, mixSeed, type Rng } from '../../data/rng.ts';
@@ -22,6 +25,8 @@ export interface RiseOptions {
   fill?: number | 'mean';
   /** Masked copies per forward pass (default 64). */
   batch?: number;
+  /** Centre the outputs on their mean (default true); false gives the paper's unsigned map. */
+  center?: boolean;
   seed?: number;
 }
 
@@ -74,14 +79,17 @@ export const rise: ExplainMethod<RiseOptions> = {
     if (cells > Math.min(H, W)) throw new Error(`cells ${cells} is more than the ${H}×${W} input has pixels`);
     const data = (await req.input.data()) as Float32Array;
     const per = H * W * C;
+    const center = o.center ?? true;
     const sal = new Float32Array(n * H * W);
+    const means: number[] = [];
     for (let i = 0; i < n; i++) {
       const image = data.subarray(i * per, (i + 1) * per);
       const fill = fillColour(image, C, o.fill ?? 0);
       const rng = createRng(mixSeed(o.seed ?? 0, i));
       const x = tf.tensor4d(image, [1, H, W, C]);
       const f = tf.tensor4d(fill, [1, 1, 1, C]);
-      let acc = tf.zeros([1, H * W]) as tf.Tensor2D;
+      // Σ fᵢ Mᵢ, Σ Mᵢ and Σ fᵢ, so the map can be centred on f̄ at the end.
+      let acc = [tf.zeros([1, H * W]), tf.zeros([1, H * W]), tf.zeros([1, 1])] as tf.Tensor2D[];
       for (let b0 = 0; b0 < count; b0 += batch) {
         const b = Math.min(batch, count - b0);
         const m = new Float32Array(b * H * W);
@@ -91,21 +99,36 @@ export const rise: ExplainMethod<RiseOptions> = {
           const m4 = tf.reshape(masks, [b, H, W, 1]);
           const copies = tf.add(tf.mul(x, m4), tf.mul(f, tf.sub(1, m4)));
           const p = tf.gather(req.model.apply(copies, { training: false }) as tf.Tensor2D, [targets[i]], 1);
-          return tf.add(acc, tf.matMul(p, masks, true, false)) as tf.Tensor2D;
+          return [
+            tf.add(acc[0], tf.matMul(p, masks, true, false)),
+            tf.add(acc[1], tf.sum(masks, 0, true)),
+            tf.add(acc[2], tf.sum(p, 0, true)),
+          ] as tf.Tensor2D[];
         });
-        acc.dispose();
+        tf.dispose(acc);
         acc = next;
       }
+      const [fm, m, fs] = acc;
+      const mean = (await fs.data())[0] / count;
+      means.push(mean);
       sal.set(
-        tf.tidy(() => tf.div(acc, count * keep).dataSync()),
+        tf.tidy(() => tf.div(center ? tf.sub(fm, tf.mul(m, mean)) : fm, count * keep).dataSync()),
         i * H * W,
       );
-      tf.dispose([acc, x, f]);
+      tf.dispose([...acc, x, f]);
     }
     const maps = tf.tensor3d(sal, [n, H, W]);
     try {
-      return await finish('rise', maps, targets, false, {
-        meta: { masks: count, cells, keep, fill: o.fill ?? 0, evaluations: count * n },
+      return await finish('rise', maps, targets, center, {
+        meta: {
+          masks: count,
+          cells,
+          keep,
+          fill: o.fill ?? 0,
+          center,
+          meanOutput: means,
+          evaluations: count * n,
+        },
       });
     } finally {
       maps.dispose();

@@ -20,7 +20,7 @@ import {
 import type { ExplainMethod, ExplainRequest, Explanation } from './types.ts';
 
 export interface ShapleySamplingOptions extends SegmentOptions {
-  /** Orders sampled (default 10 on inputs up to 64 pixels a side, 6 above; pairs of an order and its reverse). */
+  /** Orders sampled (default 10 on inputs up to 64 pixels a side, 4 above; pairs of an order and its reverse). */
   permutations?: number;
   /** Value of hidden segments in the model's input space, or 'mean' for the image's mean colour (default 0). */
   fill?: number | 'mean';
@@ -58,7 +58,7 @@ export const shapleySampling: ExplainMethod<ShapleySamplingOptions> = {
     const o = req.options ?? {};
     const targets = resolveTargets(req.model, req);
     const [, H, W] = req.input.shape;
-    const perms = positiveInteger('permutations', o.permutations ?? (Math.max(H, W) <= 64 ? 10 : 6));
+    const perms = positiveInteger('permutations', o.permutations ?? (Math.max(H, W) <= 64 ? 10 : 4));
     const batch = positiveInteger('batch', o.batch ?? 64);
     const images = await segmentBatch(req.input, o);
     const phis: Float64Array[] = [];
