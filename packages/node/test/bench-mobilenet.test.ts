@@ -45,7 +45,8 @@ describe('bench: MobileNet rows', () => {
     expect(
       lines
         .find((l) => l.includes('ig_ms'))
-        ?.trim().split(/\s+/)
+        ?.trim()
+        .split(/\s+/)
         .slice(-3),
     ).toEqual(['400', '800', '2']);
     expect(text).toContain('torch 1.13, 2 threads');
