@@ -243,7 +243,13 @@ describe('metrics on constructed models', () => {
     try {
       const plus = new Float32Array(n).fill(1);
       const minus = new Float32Array(n).fill(-1);
-      const ctx: MetricContext = { model, input, targets: [0, 0, 0, 1], maps: [plus, plus, minus, minus] };
+      // Cosine distance: a map three times as strong is the same explanation.
+      const ctx: MetricContext = {
+        model,
+        input,
+        targets: [0, 0, 0, 1],
+        maps: [plus, plus.map((v) => 3 * v), minus, minus],
+      };
       expect((await compute('sufficiency', ctx)).values).toEqual([1, 1, 0.5, 0.5]);
     } finally {
       input.dispose();
