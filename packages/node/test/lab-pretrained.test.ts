@@ -20,7 +20,7 @@ import { type CliResult, errorLines, runCli } from './cli-helpers.ts';
 const NAMES = ['apple', 'bee', 'cloud', 'dune', 'ember', 'fern', 'glacier', 'harbor'];
 const SIZE = 24;
 const PER_CLASS = 3;
-const SECTIONS = ['data', 'train', 'test', 'part1', 'part2', 'part3', 'featuremap', 'transfer'];
+const SECTIONS = ['data', 'train', 'test', 'part1', 'part2', 'part3', 'methods', 'featuremap', 'transfer'];
 
 /** Conv → batch norm → relu twice, then GAP and a softmax head: the shape of an ImageNet CNN, tiny. */
 function tinyModel(): tf.LayersModel {

@@ -13,7 +13,7 @@ import { type CliResult, runCli } from './cli-helpers.ts';
 const DATA = process.env.CONVLENS_DATA_DIR ?? '';
 const HAVE_MNIST = DATA !== '' && existsSync(join(DATA, 'mnist'));
 const CHROMIUM = '/usr/bin/chromium';
-const SECTIONS = ['data', 'train', 'test', 'part1', 'part2', 'part3', 'featuremap', 'transfer'];
+const SECTIONS = ['data', 'train', 'test', 'part1', 'part2', 'part3', 'methods', 'featuremap', 'transfer'];
 
 describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DATA_DIR)', () => {
   let out: string;

@@ -5,6 +5,7 @@
 import { explainMethods } from '@convlens/core/methods/explain/registry';
 import { trainOmitted } from './report-html.ts';
 import { type LabSettings, stageKey } from './settings.ts';
+import { methodsStageKey, ptMethodsStage } from './stage-methods.ts';
 import { ptDataStage } from './stage-pt-data.ts';
 import { ptExplainStage } from './stage-pt-explain.ts';
 import { depthLayers, ptFeatureMapStage } from './stage-pt-feature-map.ts';
@@ -48,6 +49,7 @@ export function pretrainedStageKeys(s: LabSettings): Record<string, string> {
       p.samplingSamples,
       p.sanityImages,
     ]),
+    methods: methodsStageKey([base, s.quick]),
     featuremap: stageKey('pt-featuremap', [base, depthLayers(p.layers), p.big]),
     transfer: stageKey('pt-transfer', [
       base,
@@ -72,6 +74,7 @@ export const PRETRAINED_STAGES: Record<string, (ctx: LabContext) => Promise<Stag
   part1: ptInsideStage,
   part2: ptMaximizeStage,
   part3: ptExplainStage,
+  methods: ptMethodsStage,
   featuremap: ptFeatureMapStage,
   transfer: ptTransferStage,
 };

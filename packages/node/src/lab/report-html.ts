@@ -6,6 +6,7 @@
 import { REPORT_JS } from './report-script.ts';
 import { REPORT_CSS } from './report-style.ts';
 import type { LabSettings } from './settings.ts';
+import { METHODS_SECTION } from './stage-methods.ts';
 import type { Figure, StageResult, Timeline } from './types.ts';
 
 export interface SectionSpec {
@@ -79,6 +80,7 @@ export const SECTIONS: SectionSpec[] = [
       'Attribution maps say which pixels a decision depends on: the CAM family weights the last conv layer’s maps (coarse, class-specific), saliency, SmoothGrad, gradient × input and integrated gradients use input gradients (fine, noisy), guided backprop and DeconvNet project back through the ReLUs, occlusion, LIME and KernelSHAP hide parts of the image and watch the score. Good maps sit on the object, not on the background. The faithfulness table says which maps the model’s behaviour confirms.',
     ],
   },
+  METHODS_SECTION,
   {
     id: 'featuremap',
     title: '7. Feature space',

@@ -18,6 +18,7 @@ import { buildHtml, SECTIONS } from './report-html.ts';
 import { type LabOptions, type LabSettings, resolveSettings, stageKey } from './settings.ts';
 import { TIMELINE_TV } from './snapshot.ts';
 import { dataStage } from './stage-data.ts';
+import { methodsStage, methodsStageKey } from './stage-methods.ts';
 import { part1Stage } from './stage-part1.ts';
 import { part2Stage } from './stage-part2.ts';
 import { CAM_CONV_FILTERS, part3Stage } from './stage-part3.ts';
@@ -81,6 +82,7 @@ function stageKeys(s: LabSettings, tk: string): Record<string, string> {
       s.sanityImages,
       s.samplingSamples,
     ]),
+    methods: methodsStageKey([tk, s.seed, s.quick]),
     featuremap: stageKey('featuremap', [tk, s.seed, s.quick]),
     transfer: stageKey('transfer', [tk, s.transfer ?? null, s.seed, s.quick]),
   };
@@ -93,6 +95,7 @@ const STAGE_FNS: Record<string, (ctx: LabContext) => Promise<StageResult>> = {
   part1: part1Stage,
   part2: part2Stage,
   part3: part3Stage,
+  methods: methodsStage,
   featuremap: zooFeatureMapStage,
   transfer: zooTransferStage,
 };
