@@ -233,6 +233,42 @@ describe('metrics on constructed models', () => {
     expect(res[1]).toBeGreaterThan(0.1);
   });
 
+  it('input invariance through a bias-free conv and its batch norm (MobileNet’s first block)', async () => {
+    const m = tf.sequential();
+    m.add(
+      tf.layers.conv2d({ inputShape: [H, W, 1], filters: 2, kernelSize: 3, useBias: false, seed: 3 } as any),
+    );
+    m.add(tf.layers.batchNormalization({ movingMeanInitializer: 'zeros' }));
+    m.add(tf.layers.activation({ activation: 'relu' })); // else the gradient ignores any shift
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 3, seed: 4 } as any));
+    const model = keep(m);
+    const method = getExplainMethod('saliency');
+    const targets = [0, 2];
+    const e = await method.explain({ model, input: x, target: targets });
+    const ctx: MetricContext = {
+      model,
+      input: x,
+      targets,
+      maps: e.maps,
+      explain: explainerOf(method, model),
+    };
+    const r = await compute('input-invariance', ctx, { shift: 0.7 });
+    expect(r.detail?.compensated).toBe(m.layers[1].name);
+    expect(r.values[0]).toBeLessThan(1e-4);
+    // Without the compensation the same shift changes the map: the check above can fail.
+    const shifted = tf.add(x, 0.7) as tf.Tensor4D;
+    const raw = await method.explain({ model, input: shifted, target: targets });
+    shifted.dispose();
+    let d = 0;
+    let s2 = 0;
+    e.maps[0].forEach((v, p) => {
+      d += (v - raw.maps[0][p]) ** 2;
+      s2 += v * v;
+    });
+    expect(Math.sqrt(d / s2)).toBeGreaterThan(0.05);
+  });
+
   it('sufficiency: inputs with close maps should share a prediction', async () => {
     // Class 0 for positive inputs, class 1 for negative ones.
     const model = keep(linear(Array.from({ length: n }, () => [1, -1])));
