@@ -11,6 +11,7 @@ import { Command } from 'commander';
 import { Job } from 'kubernetes-models/batch/v1/Job';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { registerExplainCommand } from '../src/cli/explain.ts';
 import { registerInsideCommands } from '../src/cli/inside.ts';
 import { absolutePaths, jobArgs, shardableCommand } from '../src/cli/scheduler-args.ts';
 import { k8sManifests, toYaml } from '../src/tasks/scheduler/k8s.ts';
@@ -23,6 +24,8 @@ let root: string;
 const program = new Command();
 registerInsideCommands(program);
 const stats = shardableCommand(program, 'stats', 'slurm');
+const withExplain = new Command();
+registerExplainCommand(withExplain);
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'convlens sched "x" '));
@@ -66,6 +69,10 @@ describe("the job's flags", () => {
     expect(check(['--dataset', 'mnist'])).toThrow("slurm stats: give the job's --model");
     expect(check(['--model', 'm', 'merge'])).toThrow("slurm stats: unexpected argument 'merge'");
     expect(() => shardableCommand(program, 'train', 'slurm')).toThrow(/cannot shard 'train'/);
+    const explain = shardableCommand(withExplain, 'explain', 'slurm');
+    expect(() => jobArgs(explain, ['--model', 'm', '--image', 'a.png'], { via: 'slurm', own: [] })).toThrow(
+      'slurm explain: shards run the batch form: give --dataset (without --image or --index)',
+    );
     const ok = jobArgs(stats, ['--model', 'm', '--layers=conv1,conv2', '--strict-classes', '--top-k', '3'], {
       via: 'slurm',
       own: ['--shard', '--out'],

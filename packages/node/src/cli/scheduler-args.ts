@@ -100,6 +100,10 @@ export function jobArgs(
   }
   if (cmd.options.some((x) => x.long === '--model') && !values.has('--model') && !values.has('--run'))
     throw new Error(`${o.via} ${job}: give the job's --model`);
+  if (job === 'explain' && (!values.has('--dataset') || values.has('--image') || values.has('--index')))
+    throw new Error(
+      `${o.via} explain: shards run the batch form: give --dataset (without --image or --index)`,
+    );
   return { args, values, taken };
 }
 
