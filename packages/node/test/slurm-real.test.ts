@@ -151,7 +151,7 @@ describe('convlens slurm on a single-node Slurm', () => {
     ]);
     expect(one.code).toBe(0);
     stamp('submitted, one pass done');
-    await waitFor(first.mergeJob, ['COMPLETED'], 150);
+    await waitFor(first.mergeJob, ['COMPLETED'], 240);
     stamp('merge 1 completed');
     const reference = await readStats(join(root, 'one'));
     expect(reference.count).toBe(IMAGES);
@@ -177,7 +177,7 @@ describe('convlens slurm on a single-node Slurm', () => {
       `JobId=${second.mergeJob}`,
       `Dependency=afterany:${second.arrayJob},afterok:${task}`,
     ]);
-    await waitFor(second.mergeJob, ['COMPLETED'], 150);
+    await waitFor(second.mergeJob, ['COMPLETED'], 240);
     stamp('merge 2 completed');
     expect(jobState(task)).toBe('COMPLETED');
     expectSameStats(reference, await readStats(join(root, 'merged')));
@@ -185,5 +185,5 @@ describe('convlens slurm on a single-node Slurm', () => {
     for (const i of [0, 2, 3]) expect(await log(i)).toMatch(/already finished .* not recomputed/);
     // Shard 1 ran three times (done, cancelled, requeued); its log keeps them all (--open-mode=append).
     expect((await log(1)).match(/shard 1 of 4/g)?.length).toBe(3);
-  }, 420_000);
+  }, 600_000);
 });
