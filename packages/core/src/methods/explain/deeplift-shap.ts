@@ -16,7 +16,7 @@ export interface DeepLiftShapOptions {
    * or reference images [K, H, W, C] in the model's input space (all K are used).
    */
   baselines?: BaselineSpec;
-  /** Noise references (default 16 on inputs up to 64 pixels a side, 4 above). */
+  /** Noise references (default 8 on inputs up to 64 pixels a side, 4 above). */
   references?: number;
   /** |Δx| below which a unit's derivative replaces Δy/Δx (default 1e-7). */
   eps?: number;
@@ -42,7 +42,7 @@ export const deepliftShap: ExplainMethod<DeepLiftShapOptions> = {
         `baselines must be 'noise' or reference images for DeepLIFT-SHAP (one '${spec}' reference is DeepLIFT)`,
       );
     const count =
-      typeof spec === 'string' ? sampleCount('references', o.references, x, 16, 4) : spec.shape[0];
+      typeof spec === 'string' ? sampleCount('references', o.references, x, 8, 4) : spec.shape[0];
     const seed = o.seed ?? 0;
     // References per backward pass: the pass runs inputs and references together (2·N each).
     const per = Math.max(1, Math.floor(gradientBatch(o.batch, x) / (2 * n)));

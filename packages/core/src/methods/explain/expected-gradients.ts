@@ -12,5 +12,5 @@ export const expectedGradients: ExplainMethod<GradientShapOptions> = {
   description:
     'Integrated gradients averaged over many references (one random reference and path point per sample): signed attributions summing, in expectation, to f(x) − E[f(reference)].',
   needsLayer: false,
-  explain: (req) => expectedGradientsExplain('expected-gradients', req, { small: 32, large: 10, noise: 0 }),
+  explain: (req) => expectedGradientsExplain('expected-gradients', req, { small: 25, large: 10, noise: 0 }),
 };
