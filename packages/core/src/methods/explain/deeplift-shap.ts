@@ -41,8 +41,7 @@ export const deepliftShap: ExplainMethod<DeepLiftShapOptions> = {
       throw new Error(
         `baselines must be 'noise' or reference images for DeepLIFT-SHAP (one '${spec}' reference is DeepLIFT)`,
       );
-    const count =
-      typeof spec === 'string' ? sampleCount('references', o.references, x, 8, 4) : spec.shape[0];
+    const count = typeof spec === 'string' ? sampleCount('references', o.references, x, 8, 4) : spec.shape[0];
     const seed = o.seed ?? 0;
     // References per backward pass: the pass runs inputs and references together (2·N each).
     const per = Math.max(1, Math.floor(gradientBatch(o.batch, x) / (2 * n)));
