@@ -15,6 +15,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ServeSource } from './explorer-info.ts';
 import { type FeatureMapData, registerFeatureMapRoutes } from './feature-map-route.ts';
 import { BodyError, DEFAULT_TIMEOUTS, readBody, type ServerTimeouts } from './limits.ts';
+import { registerMethodRankingRoute } from './method-ranking-route.ts';
 import { contentType } from './mime.ts';
 import { realFileInside } from './safe-path.ts';
 import { hostChecker, SECURITY_HEADERS } from './security.ts';
@@ -145,6 +146,7 @@ export function createExplorerServer({
   });
 
   registerFeatureMapRoutes(app, featureMap?.dir, featureMap?.data);
+  registerMethodRankingRoute(app, source.runDir ?? undefined);
 
   app.get('/files/model/*', (req, reply) =>
     sendFile(reply, source.modelDir, (req.params as any)['*'], 'no-cache'),

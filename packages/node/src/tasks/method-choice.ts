@@ -6,7 +6,7 @@
  * fingerprint and the options, so a second call costs one file read.
  */
 import { createHash } from 'node:crypto';
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
@@ -151,4 +151,17 @@ export async function rankForModel(
   await ensureDir(dir, 'ranking cache');
   await writeJsonAtomic(cacheFile, out);
   return out;
+}
+
+/** The newest cached ranking in `dir` (a run's method-ranking folder), for the server; undefined if none. */
+export async function latestRanking(dir: string): Promise<AutoRanking | undefined> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  let best: AutoRanking | undefined;
+  for (const f of files.filter((x) => x.endsWith('.json'))) {
+    const r = await readFile(join(dir, f), 'utf8')
+      .then((t) => JSON.parse(t) as AutoRanking)
+      .catch(() => undefined);
+    if (r?.rows && (!best || r.date > best.date)) best = r;
+  }
+  return best;
 }
