@@ -234,14 +234,29 @@ describe('metrics on constructed models', () => {
   });
 
   it('input invariance through a bias-free conv and its batch norm (MobileNet’s first block)', async () => {
+    // Fixed weights: a local mean and its negative. Inputs lie in 0.2…1.2, so a shift of −1 turns the
+    // first relu off and the second on, unless the batch norm compensates.
+    const kernel = tf.tensor4d(Array.from({ length: 9 }, () => [1 / 9, -1 / 9]).flat(), [3, 3, 1, 2]);
+    const r = seeded(11);
+    const dense = tf.tensor2d(
+      Array.from({ length: 72 * 3 }, () => r() * 2 - 1),
+      [72, 3],
+    );
     const m = tf.sequential();
     m.add(
-      tf.layers.conv2d({ inputShape: [H, W, 1], filters: 2, kernelSize: 3, useBias: false, seed: 3 } as any),
+      tf.layers.conv2d({
+        inputShape: [H, W, 1],
+        filters: 2,
+        kernelSize: 3,
+        useBias: false,
+        weights: [kernel],
+      }),
     );
-    m.add(tf.layers.batchNormalization({ movingMeanInitializer: 'zeros' }));
+    m.add(tf.layers.batchNormalization());
     m.add(tf.layers.activation({ activation: 'relu' })); // else the gradient ignores any shift
     m.add(tf.layers.flatten());
-    m.add(tf.layers.dense({ units: 3, seed: 4 } as any));
+    m.add(tf.layers.dense({ units: 3, useBias: false, weights: [dense] }));
+    tf.dispose([kernel, dense]);
     const model = keep(m);
     const method = getExplainMethod('saliency');
     const targets = [0, 2];
@@ -253,11 +268,12 @@ describe('metrics on constructed models', () => {
       maps: e.maps,
       explain: explainerOf(method, model),
     };
-    const r = await compute('input-invariance', ctx, { shift: 0.7 });
-    expect(r.detail?.compensated).toBe(m.layers[1].name);
-    expect(r.values[0]).toBeLessThan(1e-4);
+    const res = await compute('input-invariance', ctx, { shift: -1 });
+    expect(res.detail?.compensated).toBe(m.layers[1].name);
+    expect(res.values[0]).toBeLessThan(1e-4);
+    expect(res.values[1]).toBeLessThan(1e-4);
     // Without the compensation the same shift changes the map: the check above can fail.
-    const shifted = tf.add(x, 0.7) as tf.Tensor4D;
+    const shifted = tf.add(x, -1) as tf.Tensor4D;
     const raw = await method.explain({ model, input: shifted, target: targets });
     shifted.dispose();
     let d = 0;
