@@ -8,10 +8,18 @@ import { openModel } from '../open/open-model.ts';
 import { cliJob } from '../progress/terminal-job.ts';
 import { type MaximizeTaskOptions, maximizeSummary, maximizeTask } from '../tasks/maximize.ts';
 import { action, backendOption, log } from './common.ts';
-import { type ModelFlags, modelOptions, modelSource, openModelOptions } from './model-options.ts';
+import {
+  type DatasetFlags,
+  datasetOptions,
+  type ModelFlags,
+  modelOptions,
+  modelSource,
+  openDatasetOptions,
+  openModelOptions,
+} from './model-options.ts';
 import { nonNegativeInt, numberIn, oneOf, positiveInt, positiveNumber } from './options.ts';
 
-interface MaximizeFlags extends Omit<MaximizeTaskOptions, 'style'>, ModelFlags {
+interface MaximizeFlags extends Omit<MaximizeTaskOptions, 'style' | 'dataset'>, ModelFlags, DatasetFlags {
   style: ActmaxStyle | 'auto';
   json?: boolean;
   backend: BackendName;
@@ -41,13 +49,41 @@ const dflt = (k: keyof typeof K) =>
   K[k] === L[k] ? ` (default ${K[k]})` : ` (default ${K[k]}; lucid ${L[k]})`;
 
 export function registerMaximizeCommand(program: Command): void {
-  modelOptions(
-    program
-      .command('maximize')
-      .description(
-        'activation maximization: synthesize inputs that maximize classes, conv filters or dense units; writes captioned figures, the raw inputs (PNG + .npy) and index.json',
-      ),
+  datasetOptions(
+    modelOptions(
+      program
+        .command('maximize')
+        .description(
+          'activation maximization: synthesize inputs that maximize classes, conv filters, dense units, objective expressions or neuron groups; writes captioned figures, the raw inputs (PNG + .npy) and index.json',
+        ),
+    ),
+    'with --groups: images whose activations are factorized (default: the run’s held-out data)',
   )
+    .option(
+      '--objective <expr>',
+      'an objective expression, one image each (repeat): sums, products, negation and weights of class:C, channel:LAYER:C, neuron:LAYER:C[:ROW,COL], unit:LAYER:U, direction:LAYER:v1,v2,… — e.g. "channel:conv_pw_13_relu:12 + 0.5*class:3 - neuron:dense:4"',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--diversity <n>',
+      'n different images per target, with Lucid’s Gram-matrix diversity penalty among them',
+      positiveInt('--diversity'),
+    )
+    .option(
+      '--diversity-weight <w>',
+      'weight of the diversity penalty (default 100)',
+      numberIn('--diversity-weight', 0, Infinity),
+    )
+    .option(
+      '--diversity-layer <name>',
+      'layer of the diversity penalty (default: the target’s layer, else the last spatial layer)',
+    )
+    .option(
+      '--groups <k>',
+      'neuron groups: NMF of --layer’s activations over a dataset sample into k groups, one image per group direction',
+      positiveInt('--groups'),
+    )
+    .option('--group-images <n>', 'images sampled for --groups (default 32)', positiveInt('--group-images'))
     .option(
       '--class <list>',
       'class indices or names, comma-separated (e.g. 543,dumbbell,coffee mug), or "all"; pre-softmax logits',
@@ -124,7 +160,7 @@ export function registerMaximizeCommand(program: Command): void {
     .addOption(
       new Option(
         '--param <name>',
-        `parameterization (fourier: Lucid-style decorrelated)${dflt('parameterization')}`,
+        `parameterization (fourier: Lucid-style decorrelated; cppn: a small network of pixel coordinates, lr 0.005 unless --lr)${dflt('parameterization')}`,
       ).argParser(oneOf('parameterization', PARAMETERIZATIONS)),
     )
     .option(
@@ -154,7 +190,11 @@ export function registerMaximizeCommand(program: Command): void {
         const model = await openModel(source, openModelOptions(o, log));
         const job = cliJob('maximize', 'steps', log);
         try {
-          const index = await maximizeTask(model, o, job);
+          const index = await maximizeTask(
+            model,
+            { ...o, dataset: o.dataset, datasetOptions: openDatasetOptions(o, log) },
+            job,
+          );
           job.close();
           log(maximizeSummary(index, o.out));
           if (o.json) process.stdout.write(`${JSON.stringify(index, null, 2)}\n`);

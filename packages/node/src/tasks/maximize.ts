@@ -26,9 +26,15 @@ import {
   type Term,
   validateObjectives,
 } from '@convlens/core/methods/actmax/objective';
-import { checkStartImage, type MaximizeOptions } from '@convlens/core/methods/actmax/optimize';
+import { parseObjective } from '@convlens/core/methods/actmax/objective-parse';
+import {
+  checkStartImage,
+  type MaximizeOptions,
+  meanPairwiseCosine,
+} from '@convlens/core/methods/actmax/optimize';
 import type { ParameterizationName } from '@convlens/core/methods/actmax/parameterization';
 import { sweepTv } from '@convlens/core/methods/actmax/sweep';
+import { pickLayer } from '@convlens/core/methods/explain/common';
 import { resolveLayerName } from '@convlens/core/models/layer-aliases';
 import { applyPreprocess, describePreprocess, invertPreprocess } from '@convlens/core/preprocess/presets';
 import { actmaxToRGBA, type LabelledGrid, labelledGrid } from '@convlens/core/render/actmax-grid';
@@ -38,7 +44,9 @@ import sharp from 'sharp';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import { labelledPanel, readImage, toRgba, writePng } from '../io/png.ts';
 import { parseClassList, shortClassName } from '../open/class-lookup.ts';
+import type { OpenDatasetOptions } from '../open/open-dataset.ts';
 import { type OpenedModel, openModel } from '../open/open-model.ts';
+import { type NeuronGroups, neuronGroups } from './neuron-groups.ts';
 
 export interface MaximizeTaskOptions {
   /** Class indices and/or names, comma-separated, or 'all'. */
@@ -70,6 +78,24 @@ export interface MaximizeTaskOptions {
   /** Start-noise amplitude, a fraction of the pixel range. */
   noise?: number;
   seed?: number;
+  /**
+   * Objective expressions (core actmax/objective-parse.ts), one image each, e.g.
+   * "channel:conv_pw_13_relu:12 + 0.5*class:3 - neuron:dense:4"; instead of --class/--filter/--unit.
+   */
+  objective?: string[];
+  /** Diversity: this many images per target, with Lucid's Gram-matrix penalty among them. */
+  diversity?: number;
+  /** Weight of the diversity penalty (default 100, as Lucid). */
+  diversityWeight?: number;
+  /** Layer of the diversity penalty (default: the target's layer, else the last spatial layer). */
+  diversityLayer?: string;
+  /** Neuron groups: NMF of --layer's activations over a dataset sample into this many groups, one image each. */
+  groups?: number;
+  /** Dataset for --groups (default: the run's held-out data) and its options. */
+  dataset?: string;
+  datasetOptions?: OpenDatasetOptions;
+  /** Images sampled for --groups (default 32). */
+  groupImages?: number;
   /** A PNG/JPEG… (pixels, resized like any image for the model) or a .npy (a float model input, as written here). */
   start?: string;
   out: string;
@@ -116,6 +142,10 @@ export interface MaximizeIndex {
   files: MaximizeFile[];
   /** Set when a stop request ended the optimization early: results are as of that step. */
   stopped: boolean;
+  /** With --diversity: the penalty's layer and weight, and per target the mean pairwise cosine of the copies' activations there. */
+  diversity?: { copies: number; weight: number; layer: string; meanCosine: number[] };
+  /** With --groups: the neuron groups visualized (row k is group k). */
+  groups?: NeuronGroups;
   summary: {
     meanTotalVariation: number[];
     atLeast0_9: number[];
@@ -173,8 +203,16 @@ function slug(o: Objective, classNames: string[], named: boolean): string {
     t.kind === 'class'
       ? `class-${t.index}`
       : t.kind === 'filter'
-        ? `${t.layer}-f${t.index}`
-        : `${t.layer}-u${t.index}`;
+        ? `${t.layer}-f${t.index}${t.position ? `@${t.position.join('-')}` : ''}`
+        : t.kind === 'direction'
+          ? `${t.layer}-dir`
+          : `${t.layer}-u${t.index}`;
+  if (o.terms.length === 0 || o.products?.length) {
+    const parts = [...o.terms, ...(o.products ?? []).flatMap((p) => p.factors)].map(one);
+    return `${o.minimize ? 'min-' : ''}${parts.join(o.terms.length ? '+' : 'x')}`
+      .replace(/[^\w.+-]+/g, '_')
+      .slice(0, 120);
+  }
   const t = o.terms[0];
   const short = t.kind === 'class' && named ? shortClassName(classNames[t.index]) : String(t.index);
   const name = o.terms.length === 1 && short !== String(t.index) ? `-${short}` : '';
@@ -281,8 +319,62 @@ export async function maximizeTask(
     log(`notice: ${m.source}: no pre-softmax scores found; maximizing the softmax probability instead`);
   // An alias (PyTorch module name) becomes the layer's own name, so files and captions agree with it.
   const layer = o.layer === undefined ? undefined : resolveLayerName(m.model, o.layer);
-  const objectives = objectivesFromOptions({ ...o, layer }, m.classNames, logits);
+  let groups: NeuronGroups | undefined;
+  let baseObjectives: Objective[];
+  if (o.objective !== undefined || o.groups !== undefined) {
+    if (o.class !== undefined || o.filter !== undefined || o.unit !== undefined)
+      throw new Error('--objective and --groups replace --class, --filter and --unit');
+    if (o.objective !== undefined && o.groups !== undefined)
+      throw new Error('give --objective or --groups, not both');
+  }
+  if (o.objective !== undefined) {
+    const space = o.probability || !logits ? 'probability' : 'logit';
+    baseObjectives = o.objective.map((text) => ({
+      ...parseObjective(text, m.model, {
+        space,
+        classIndex: (c) => {
+          const list = parseClassList(c, m.classNames, '--objective');
+          if (list.length !== 1)
+            throw new Error(`--objective: 'class:${c}' names ${list.length} classes, not one`);
+          return list[0];
+        },
+      }),
+      minimize: !!o.minimize,
+    }));
+  } else if (o.groups !== undefined) {
+    if (layer === undefined) throw new Error('--groups needs --layer');
+    groups = await neuronGroups(m, layer, o.groups, {
+      dataset: o.dataset,
+      datasetOptions: o.datasetOptions,
+      count: o.groupImages,
+      seed: o.seed,
+    });
+    log(
+      `neuron groups of ${groups.layer}: NMF of ${groups.images} images' activations into ${o.groups} groups (error ${groups.relativeError})`,
+    );
+    baseObjectives = groups.directions.map((vector) => ({
+      terms: [{ kind: 'direction', layer: groups!.layer, index: 0, vector }],
+      minimize: !!o.minimize,
+    }));
+  } else baseObjectives = objectivesFromOptions({ ...o, layer }, m.classNames, logits);
+  const copies = o.diversity ?? 1;
+  if (!(Number.isInteger(copies) && copies >= 1))
+    throw new Error(`--diversity must be a positive integer, got ${copies}`);
+  if (copies > 1 && o.sweepTv) throw new Error('--diversity and --sweep-tv cannot be combined');
+  const objectives = baseObjectives.flatMap((ob) => new Array<Objective>(copies).fill(ob));
   validateObjectives(m.model, objectives);
+  // The diversity layer: asked for, else the first layer a target reads, else the last spatial layer.
+  const firstLayer = (ob: Objective) =>
+    [...ob.terms, ...(ob.products ?? []).flatMap((p) => p.factors)].find((t) => t.kind !== 'class') as
+      | { layer: string }
+      | undefined;
+  const diversityLayer =
+    copies > 1
+      ? o.diversityLayer !== undefined
+        ? resolveLayerName(m.model, o.diversityLayer)
+        : (firstLayer(baseObjectives[0])?.layer ?? pickLayer(m.model).layer.name)
+      : undefined;
+  const diversityWeight = o.diversityWeight ?? 100;
   if (o.style !== undefined && o.style !== 'auto' && !ACTMAX_STYLES.includes(o.style))
     throw new Error(`unknown style '${o.style}' (valid: auto, ${ACTMAX_STYLES.join(', ')})`);
   const style = !o.style || o.style === 'auto' ? actmaxStyle(m.inputShape) : o.style;
@@ -294,7 +386,8 @@ export async function maximizeTask(
   const [h, w, c] = m.inputShape;
   const settings = {
     steps: o.steps ?? d.steps,
-    learningRate: o.lr ?? d.learningRate,
+    // CPPN weights move the whole image at once: Lucid's CPPN notebook optimizes them at 0.005.
+    learningRate: o.lr ?? ((o.param ?? d.parameterization) === 'cppn' ? 0.005 : d.learningRate),
     optimizer: o.optimizer ?? d.optimizer,
     lpWeight: o.lp ?? d.lpWeight,
     jitter: o.jitter ?? d.jitter,
@@ -307,16 +400,24 @@ export async function maximizeTask(
     noise: o.noise ?? d.noise,
     seed: o.seed ?? 0,
   };
-  const options: MaximizeOptions = { ...settings, start, preprocess: m.preprocess };
+  const options: MaximizeOptions = {
+    ...settings,
+    start,
+    preprocess: m.preprocess,
+    ...(copies > 1 ? { diversity: diversityWeight, diversityLayer } : {}),
+    ...(settings.parameterization === 'cppn' ? { cppnHidden: 24, cppnLayers: 8 } : {}),
+  };
   const named = (k: number) => (m.named ? shortClassName(m.classNames[k] ?? String(k)) : String(k));
   const classTerm = (ob: Objective) =>
     ob.terms.length === 1 && ob.terms[0].kind === 'class' ? ob.terms[0] : undefined;
-  const labels = objectives.map((ob) => {
+  const labels = objectives.map((ob, row) => {
+    const copy = copies > 1 ? ` #${(row % copies) + 1}` : '';
+    if (groups) return `group ${Math.floor(row / copies)} of ${groups.layer}${copy}`;
     const t = classTerm(ob);
     // MNIST's names are its indices: "class 3", not "class 3 (3)".
     return t && named(t.index) !== String(t.index)
-      ? `${describeObjective(ob)} (${named(t.index)})`
-      : describeObjective(ob);
+      ? `${describeObjective(ob)} (${named(t.index)})${copy}`
+      : `${describeObjective(ob)}${copy}`;
   });
   log(
     `maximizing ${objectives.length} target${objectives.length > 1 ? 's' : ''} of ${m.source} × ${tvWeights.length} tv weight${tvWeights.length > 1 ? 's' : ''}, ${settings.steps} steps each (${style} defaults, ${settings.parameterization}), batched`,
@@ -324,6 +425,30 @@ export async function maximizeTask(
   const t0 = performance.now();
   const sweep = await sweepTv(m.model, objectives, tvWeights, options, hooks);
   const wall = (performance.now() - t0) / 1000;
+  // The diversity check: how alike the copies of each target are at the penalty's layer (cosine of activations).
+  let diversity: MaximizeIndex['diversity'];
+  if (copies > 1 && diversityLayer) {
+    const probe = tf.model({
+      inputs: m.model.inputs,
+      outputs: m.model.getLayer(diversityLayer).output as tf.SymbolicTensor,
+    });
+    const [hh, ww, cc] = m.inputShape;
+    const meanCosine = baseObjectives.map((_, t) => {
+      const rows = sweep.cells.slice(t * copies, (t + 1) * copies).map((r) => r[r.length - 1].input);
+      const y = tf.tidy(
+        () =>
+          probe.predict(
+            tf.tensor4d(Float32Array.from(rows.flatMap((r) => Array.from(r))), [rows.length, hh, ww, cc]),
+          ) as tf.Tensor,
+      );
+      const data = y.dataSync() as Float32Array;
+      y.dispose();
+      const size = data.length / rows.length;
+      return round(meanPairwiseCosine(rows.map((_, i) => data.slice(i * size, (i + 1) * size))));
+    });
+    diversity = { copies, weight: diversityWeight, layer: diversityLayer, meanCosine };
+    log(`diversity: mean pairwise cosine of the copies at ${diversityLayer}: ${meanCosine.join(', ')}`);
+  }
   const cols = sweep.cells[0].length;
   const stepsDone = sweep.cells[0].reduce((s, cell) => s + cell.curve.length, 0);
 
@@ -340,10 +465,8 @@ export async function maximizeTask(
   const csv: string[] = ['file,label'];
   for (const [k, cell] of flat.entries()) {
     const ob = objectives[cell.row];
-    const base =
-      tvWeights.length > 1
-        ? `${slug(ob, m.classNames, m.named)}_tv-${cell.tvWeight}`
-        : slug(ob, m.classNames, m.named);
+    const stem = `${groups ? `group-${Math.floor(cell.row / copies)}_` : ''}${slug(ob, m.classNames, m.named)}${copies > 1 ? `_copy-${cell.row % copies}` : ''}`;
+    const base = tvWeights.length > 1 ? `${stem}_tv-${cell.tvWeight}` : stem;
     const ct = ob.terms.find((t) => t.kind === 'class');
     const pngP = ct ? pngProbs[k][ct.index] : null;
     const img = actmaxToRGBA(quantized[k], h, w, c, [0, 1]);
@@ -427,6 +550,8 @@ export async function maximizeTask(
     },
     files,
     stopped: sweep.stopped,
+    ...(diversity ? { diversity } : {}),
+    ...(groups ? { groups } : {}),
     summary: {
       meanTotalVariation: sweep.meanTotalVariation.map((v) => round(v, 6)),
       atLeast0_9: colLabels.map(

@@ -54,7 +54,7 @@ export const unitObjective = (layer: string, index: number): Objective => ({
 /** A short readable name: "class 3", "conv2 filter 5 @ (4,7)", "0.5·class 1 + 0.5·class 7", prefixed "min " when minimized. */
 export function describeObjective(o: Objective): string {
   const one = (t: Term) => {
-    const w = t.weight === undefined || t.weight === 1 ? '' : `${t.weight}·`;
+    const w = t.weight === undefined || t.weight === 1 ? '' : t.weight === -1 ? '-' : `${t.weight}·`;
     if (t.kind === 'class') return `${w}class ${t.index}${t.space === 'probability' ? ' (prob)' : ''}`;
     if (t.kind === 'unit') return `${w}${t.layer} unit ${t.index}`;
     if (t.kind === 'direction') return `${w}${t.layer} direction`;
