@@ -63,15 +63,18 @@ export async function mergePartials<A = unknown>(
   for (const [i, path] of files.entries()) {
     checkStop(hooks, 'merge');
     const p = await readPartial(path);
-    seen.push({ file: path, envelope: p.envelope });
-    checkMergeable(seen, { allowMissing: true });
+    const next = { file: path, envelope: p.envelope };
+    if (seen.length && p.envelope.kind !== seen[0].envelope.kind) checkMergeable([...seen, next]);
     merger ??= mergerOf(p.envelope.kind, path);
     const body = await merger.load(p);
+    // The kind's own check first (it names what differs in its terms), then the envelope's.
     try {
       merged = i === 0 ? body : await merger.fold(merged as A, body);
     } catch (err) {
       throw new Error(`${path}: ${(err as Error).message.split('\n')[0]}`);
     }
+    seen.push(next);
+    checkMergeable(seen, { allowMissing: true });
     hooks.onProgress?.(i + 1, files.length, { partial: path });
   }
   const envelope = checkMergeable(seen, { allowMissing: o.allowMissing });
