@@ -30,8 +30,10 @@ export async function tcavChart(r: TcavResult): Promise<RGBAImage> {
   const left = 48;
   const top = 44;
   const plotH = 220;
-  const width = Math.max(360, left + bars.length * (bw + gap) + 20);
+
   const height = top + plotH + 64;
+  const note = `* significant at ${r.alpha} (Bonferroni over ${r.concepts.length} concept${r.concepts.length > 1 ? 's' : ''}); dots: one per random counterpart`;
+  const width = Math.max(360, left + bars.length * (bw + gap) + 20, Math.ceil(note.length * 6.2) + 20);
   const y = (v: number) => top + plotH * (1 - v);
   const parts: string[] = [];
   for (const t of [0, 0.25, 0.5, 0.75, 1]) {
@@ -59,7 +61,6 @@ export async function tcavChart(r: TcavResult): Promise<RGBAImage> {
       );
   });
   const title = `TCAV: class ${r.className.split(',')[0]} at ${r.layer}`;
-  const note = `* significant at ${r.alpha} (Bonferroni over ${r.concepts.length} concept${r.concepts.length > 1 ? 's' : ''}); dots: one per random counterpart`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="white"/><g font-family="DejaVu Sans, sans-serif" fill="#222"><text x="10" y="20" font-size="14" font-weight="bold">${esc(title)}</text>${parts.join('')}<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" stroke="#222"/><text x="10" y="${height - 8}" font-size="10">${esc(note)}</text></g></svg>`;
   return toRgba(sharp(Buffer.from(svg)));
 }
