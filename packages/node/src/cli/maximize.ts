@@ -71,7 +71,7 @@ export function registerMaximizeCommand(program: Command): void {
     )
     .option(
       '--diversity-weight <w>',
-      'weight of the diversity penalty (default 100)',
+      'weight of the diversity penalty (default 20; 0: distinct starts only)',
       numberIn('--diversity-weight', 0, Infinity),
     )
     .option(
