@@ -80,7 +80,8 @@ export function rankMethods(t: FamilyTable): MethodRanking {
     disagreements.push(
       `${rest.join(', ')} beat${rest.length === 1 ? 's' : ''} every control on faithfulness but fail${rest.length === 1 ? 's' : ''} the randomisation test: not trustworthy.`,
     );
-  for (const r of methods)
+  // Split verdicts matter for the candidates: the five best-ranked entries.
+  for (const r of ranking.slice(0, 5))
     if (r.beatsOn.length && r.losesOn.length)
       disagreements.push(
         `${label(r)} beats every control on ${r.beatsOn.map((id) => info.get(id)!.title).join(', ')} but not on ${r.losesOn.map((id) => info.get(id)!.title).join(', ')}.`,
