@@ -200,7 +200,17 @@ describe('buildHtml', () => {
       {},
       {},
     );
-    for (const id of ['data', 'train', 'test', 'part1', 'part2', 'part3', 'methods', 'featuremap', 'transfer'])
+    for (const id of [
+      'data',
+      'train',
+      'test',
+      'part1',
+      'part2',
+      'part3',
+      'methods',
+      'featuremap',
+      'transfer',
+    ])
       expect(html).toContain(`href="#${id}"`);
     expect(html.match(/Not computed yet/g)).toHaveLength(9);
     expect(html).toContain('a&#60;b');

@@ -27,7 +27,10 @@ beforeAll(async () => {
   let s = 3;
   for (let k = 0; k < 6; k++) {
     const px = Buffer.from(
-      Array.from({ length: 16 * 16 * 3 }, () => (s = (s * 1103515245 + 12345) >>> 0) >>> 24),
+      Array.from({ length: 16 * 16 * 3 }, () => {
+        s = (s * 1103515245 + 12345) >>> 0;
+        return s >>> 24;
+      }),
     );
     await writeFile(
       join(root, 'photos', `${k}.png`),
