@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Matrix, SingularValueDecomposition } from 'ml-matrix';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
+import { firstComponent } from '../src/methods/explain/cam-base.ts';
 import { CAM_VARIANTS } from '../src/methods/explain/cam-variants.ts';
 import { CONTROL_METHODS } from '../src/methods/explain/controls.ts';
 import { explainMethods, getExplainMethod } from '../src/methods/explain/registry.ts';
@@ -438,6 +439,17 @@ describe('CAM family and controls', () => {
     expect(e.layer).toBeUndefined();
     x.dispose();
     m.dispose();
+  });
+
+  it('a projection of non-finite activations is a NaN map for that example only, not an exception', async () => {
+    const good = Array.from({ length: 2 * 2 * 3 }, (_, i) => Math.sin(i + 1));
+    const bad = good.map((v, i) => (i === 4 ? Number.NaN : v));
+    const t = tf.tensor4d([...bad, ...good], [2, 2, 2, 3]);
+    const m = await firstComponent(t);
+    const v = await m.data();
+    tf.dispose([t, m]);
+    expect(Array.from(v.slice(0, 4)).every(Number.isNaN)).toBe(true);
+    expect(Array.from(v.slice(4)).every(Number.isFinite)).toBe(true);
   });
 
   it('RandomCAM is seeded: the same seed gives the same map, another seed another', async () => {

@@ -240,6 +240,12 @@ export async function firstComponent(weighted: tf.Tensor4D): Promise<tf.Tensor3D
   const out = new Float32Array(n * h * w);
   for (let i = 0; i < n; i++) {
     const x = data.subarray(i * h * w * c, (i + 1) * h * w * c);
+    // Non-finite activations (a randomised or diverging model) have no principal component: the
+    // map is NaN, which the method's warnings report, instead of an exception from the PCA.
+    if (!x.every(Number.isFinite)) {
+      out.fill(Number.NaN, i * h * w, (i + 1) * h * w);
+      continue;
+    }
     const p = pca(x, h * w, c, { components: 1 }).scores;
     let dot = 0;
     for (let q = 0; q < h * w; q++) {
