@@ -161,6 +161,40 @@ describe('faithfulness table of families', () => {
     expect(row('random').msPerImage).toBeNull();
   });
 
+  it('ROAD ranks by signed value or by |value| as asked (--road-rank), and the report says which', async () => {
+    // The quadrant (what the model reads) as strong negative evidence, everything else weakly positive.
+    const negative: ExplainMethod = {
+      ...oracle,
+      id: 'negative',
+      async explain(req) {
+        const e = await oracle.explain(req);
+        return {
+          ...e,
+          method: 'negative',
+          signed: true,
+          maps: e.maps.map((m) => m.map((v) => (v > 0 ? -v : 0.01))),
+        };
+      },
+    };
+    const run = (rank: 'signed' | 'abs') =>
+      faithfulness(model, data, {
+        ...opts(),
+        methods: [negative],
+        randomization: false,
+        road: true,
+        roadRank: rank,
+        count: 4,
+      });
+    const signed = await run('signed');
+    const abs = await run('abs');
+    expect(signed.road?.rank).toBe('signed');
+    expect(abs.road?.rank).toBe('abs');
+    const morf = (r: typeof signed) => r.rows.find((x) => x.key === 'negative')!.means['road-morf']!;
+    // The semantics (abs removes the negative quadrant first) are tested on the metric itself in core
+    // (metrics-model.test.ts); here: the job passes the ranking through, so the curves differ.
+    expect(morf(abs)).not.toBeCloseTo(morf(signed), 3);
+  });
+
   it('merged shards equal the one pass exactly, in any order and grouping', async () => {
     const one = await faithfulnessRaw(model, data, opts());
     const shards = [];

@@ -5,7 +5,7 @@
  */
 import type { BackendName } from '@convlens/core/engine/backend';
 import { explainMethods } from '@convlens/core/methods/explain/registry';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { openDataset } from '../open/open-dataset.ts';
 import { pickMethods } from '../tasks/explain.ts';
 import {
@@ -35,6 +35,7 @@ interface FaithfulnessFlags extends ModelFlags, DatasetFlags {
   steps: number;
   seed: number;
   road?: boolean;
+  roadRank?: 'signed' | 'abs';
   randomization?: boolean;
   sanityCount: number;
   layer?: string;
@@ -98,6 +99,15 @@ export function registerFaithfulnessCommand(program: Command): void {
       1,
     )
     .option('--road', 'also ROAD (remove and debias: MoRF/LeRF with noisy linear imputation)')
+    .option(
+      '--road-rank <how>',
+      'ROAD pixel ranking: signed (most positive first) or abs (|value|: strong negative evidence removed early too); implies --road',
+      (v: string) => {
+        if (v !== 'signed' && v !== 'abs')
+          throw new InvalidArgumentError(`--road-rank must be signed or abs, got '${v}'`);
+        return v;
+      },
+    )
     .option('--randomization', 'also the model randomisation test (maps of a model with re-drawn weights)')
     .option('--sanity-count <n>', 'images that get the randomisation test', positiveInt('--sanity-count'), 16)
     .option('--layer <name>', 'layer for CAM methods (default: the last spatial layer)')
@@ -161,7 +171,8 @@ export function registerFaithfulnessCommand(program: Command): void {
             count: o.count,
             steps: o.steps,
             seed: o.seed,
-            road: o.road,
+            road: o.road || o.roadRank !== undefined,
+            roadRank: o.roadRank,
             randomization: o.randomization,
             sanityCount: o.sanityCount,
             layer: o.layer,

@@ -42,7 +42,7 @@ export function faithfulnessLegend(r: FaithfulnessReport): string[] {
     `Deletion/insertion: ${r.steps} steps, deleted pixels = ${r.fill}; AUC of the target score (deletion: lower is better, insertion: higher).`,
     ...(r.road
       ? [
-          `ROAD: fractions ${r.road.fractions.join(', ')}, removed pixels filled by noisy linear imputation (σ ${r.road.noise}); MoRF lower and LeRF higher is better.`,
+          `ROAD: fractions ${r.road.fractions.join(', ')}, pixels ranked ${r.road.rank === 'abs' ? 'by |value|' : 'by signed value'}, removed pixels filled by noisy linear imputation (σ ${r.road.noise}); MoRF lower and LeRF higher is better.`,
         ]
       : []),
     ...(r.sanityCount

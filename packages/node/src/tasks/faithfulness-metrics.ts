@@ -9,6 +9,7 @@ import { deletionInsertion, rankPixels } from '@convlens/core/methods/faithfulne
 import { cloneModel } from '@convlens/core/methods/faithfulness/randomization';
 import { spearman } from '@convlens/core/methods/faithfulness/rank-correlation';
 import { areaOver, road } from '@convlens/core/methods/faithfulness/road';
+import type { RankBy } from '@convlens/core/metrics/common';
 import { strokeMasks } from '@convlens/core/metrics/regions';
 import { canRun, metrics as registryMetrics } from '@convlens/core/metrics/registry';
 import type { Metric, MetricContext, MetricFamily } from '@convlens/core/metrics/types';
@@ -63,6 +64,8 @@ export interface MetricSetOptions {
   randomization?: boolean;
   roadFractions?: number[];
   roadNoise?: number;
+  /** ROAD's pixel ranking: signed (most positive first, the default) or by |value|. */
+  roadRank?: RankBy;
 }
 
 export const ROAD_FRACTIONS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -92,14 +95,19 @@ const deletionInsertionMetric: MetricComputer = {
   },
 };
 
-function roadMetric(fractions: number[], noise: number): MetricComputer {
+function roadMetric(fractions: number[], noise: number, rank: RankBy): MetricComputer {
   return {
     metrics: [
       { id: 'road-morf', title: 'ROAD MoRF AUC', family: 'faithfulness', better: 'lower' },
       { id: 'road-lerf', title: 'ROAD LeRF AUC', family: 'faithfulness', better: 'higher' },
     ],
     async compute(c) {
-      const r = await road(c.model, c.input, c.targets, c.maps, { fractions, noise, seed: c.seed + c.first });
+      const r = await road(c.model, c.input, c.targets, c.maps, {
+        fractions,
+        noise,
+        rank,
+        seed: c.seed + c.first,
+      });
       return {
         'road-morf': r.morf.map((y) => areaOver(fractions, y)),
         'road-lerf': r.lerf.map((y) => areaOver(fractions, y)),
@@ -223,7 +231,9 @@ export function metricSet(
 ): MetricComputer[] {
   return [
     deletionInsertionMetric,
-    ...(o.road ? [roadMetric(o.roadFractions ?? ROAD_FRACTIONS, o.roadNoise ?? 0.01)] : []),
+    ...(o.road
+      ? [roadMetric(o.roadFractions ?? ROAD_FRACTIONS, o.roadNoise ?? 0.01, o.roadRank ?? 'signed')]
+      : []),
     ...(o.randomization ? [randomisationMetric] : []),
     ...registryComputers(o),
   ];

@@ -16,6 +16,7 @@ import { explainMethods } from '@convlens/core/methods/explain/registry';
 import type { ExplainMethod } from '@convlens/core/methods/explain/types';
 import { randomOrder } from '@convlens/core/methods/faithfulness/deletion-insertion';
 import { predictedClasses } from '@convlens/core/methods/faithfulness/table';
+import type { RankBy } from '@convlens/core/metrics/common';
 import { shardRange } from '@convlens/core/stats/dataset-stats';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic.ts';
 import type { OpenedDataset } from '../open/open-dataset.ts';
@@ -45,6 +46,8 @@ export interface FaithfulnessOptions {
   /** Seed of the choice of inputs, of the random map and of the randomised model (default 1). */
   seed?: number;
   road?: boolean;
+  /** ROAD's pixel ranking (default signed: most positive first; abs: strong negative evidence too). */
+  roadRank?: RankBy;
   randomization?: boolean;
   /** Images (the first positions of the choice) that get the randomisation test (default 16). */
   sanityCount?: number;
@@ -80,7 +83,7 @@ export interface FaithfulnessKey {
   seed: number;
   chunk: number;
   sanityCount: number;
-  road?: { fractions: number[]; noise: number };
+  road?: { fractions: number[]; noise: number; rank: RankBy };
   entries: string[];
   metricIds: string[];
 }
@@ -218,6 +221,7 @@ export async function faithfulnessRaw(
   const computers = [
     ...metricSet({
       road: o.road,
+      roadRank: o.roadRank,
       randomization: o.randomization,
       ids: o.metricIds?.[0] === 'all' ? undefined : o.metricIds,
       all: o.metricIds?.[0] === 'all',
@@ -238,7 +242,7 @@ export async function faithfulnessRaw(
     seed,
     chunk,
     sanityCount,
-    ...(o.road ? { road: { fractions: ROAD_FRACTIONS, noise: 0.01 } } : {}),
+    ...(o.road ? { road: { fractions: ROAD_FRACTIONS, noise: 0.01, rank: o.roadRank ?? 'signed' } } : {}),
     entries: entries.map((e) => e.key),
     metricIds: metrics.map((m) => m.id),
   };
