@@ -98,6 +98,38 @@ describe('objective algebra', () => {
     x.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('a direction at one position is the weighted sum of those neurons (neuron groups draw it there)', () => {
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 6) as tf.Tensor4D;
+    const value = (o: Objective) => {
+      const c = compileObjectives(model, [o]);
+      const v = tf.tidy(() => c.apply(x).dataSync()[0]);
+      c.dispose();
+      return v;
+    };
+    const vector = [0.5, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+    const at = value({ terms: [{ kind: 'direction', layer: 'c2', index: 0, vector, position: [3, 5] }] });
+    const byNeurons = value({
+      terms: [0, 2, 11].map((k) => ({
+        kind: 'filter' as const,
+        layer: 'c2',
+        index: k,
+        position: [3, 5] as [number, number],
+        weight: vector[k],
+      })),
+    });
+    const mean = value({ terms: [{ kind: 'direction', layer: 'c2', index: 0, vector }] });
+    expect(Math.abs(at)).toBeGreaterThan(1e-4);
+    expect(at).toBeCloseTo(byNeurons, 5);
+    expect(at).not.toBeCloseTo(mean, 5);
+    const bad = {
+      terms: [
+        { kind: 'direction' as const, layer: 'c2', index: 0, vector, position: [8, 0] as [number, number] },
+      ],
+    };
+    expect(() => compileObjectives(model, [bad])).toThrow(/outside layer c2's 8×8 output/);
+    x.dispose();
+  });
 });
 
 /** c2 activations (flattened) of each image, and its channel-k mean. */

@@ -87,7 +87,8 @@ describe('maximize with Lucid objectives', () => {
     expect(index.groups?.images).toBe(6);
     const sum = index.groups!.shares.reduce((x, y) => x + y, 0);
     expect(sum).toBeCloseTo(1, 3);
-    expect(index.files.map((f) => f.target)).toEqual([0, 1, 2].map((k) => `group ${k} of ${conv}`));
+    expect(index.files.map((f) => f.target)).toEqual([0, 1, 2].map((k) => `group ${k}`));
+    expect(index.groups?.layer).toBe(conv);
     expect(index.options).toMatchObject({ parameterization: 'cppn', learningRate: 0.005 });
     // Each group's image raises its direction from the grey CPPN start.
     for (const f of index.files) expect(f.objective).toBeGreaterThan(f.curve[0]);

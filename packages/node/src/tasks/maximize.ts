@@ -352,8 +352,14 @@ export async function maximizeTask(
     log(
       `neuron groups of ${groups.layer}: NMF of ${groups.images} images' activations into ${o.groups} groups (error ${groups.relativeError})`,
     );
+    // Each group at the centre position of a conv layer (Lucid's direction_neuron), as for neurons.
+    const shape = (m.model.getLayer(groups.layer).outputShape as number[]).slice(1);
+    const position: [number, number] | undefined =
+      shape.length === 3 ? [Math.floor(shape[0] / 2), Math.floor(shape[1] / 2)] : undefined;
     baseObjectives = groups.directions.map((vector) => ({
-      terms: [{ kind: 'direction', layer: groups!.layer, index: 0, vector }],
+      terms: [
+        { kind: 'direction', layer: groups!.layer, index: 0, vector, ...(position ? { position } : {}) },
+      ],
       minimize: !!o.minimize,
     }));
   } else baseObjectives = objectivesFromOptions({ ...o, layer }, m.classNames, logits);
@@ -415,7 +421,8 @@ export async function maximizeTask(
     ob.terms.length === 1 && ob.terms[0].kind === 'class' ? ob.terms[0] : undefined;
   const labels = objectives.map((ob, row) => {
     const copy = copies > 1 ? ` #${(row % copies) + 1}` : '';
-    if (groups) return `group ${Math.floor(row / copies)} of ${groups.layer}${copy}`;
+    // The layer goes in the figure's title: a per-tile 'of LAYER' overflows narrow tiles.
+    if (groups) return `group ${Math.floor(row / copies)}${copy}`;
     const t = classTerm(ob);
     // MNIST's names are its indices: "class 3", not "class 3 (3)".
     return t && named(t.index) !== String(t.index)
@@ -521,7 +528,7 @@ export async function maximizeTask(
   if (csv.length - 1 === files.length)
     await writeFileAtomic(join(o.out, 'inputs/labels.csv'), `${csv.join('\n')}\n`);
   const name = m.run?.config.model ?? m.model.name;
-  const title = `activation maximization: ${name} (${m.source}), ${settings.steps} steps, seed ${settings.seed}${sweep.stopped ? ', stopped early' : ''}`;
+  const title = `activation maximization: ${name} (${m.source}), ${settings.steps} steps, seed ${settings.seed}${groups ? `, neuron groups of ${groups.layer} at its centre` : ''}${sweep.stopped ? ', stopped early' : ''}`;
   const colLabels = tvWeights.slice(0, cols).map((wt) => `tv ${wt}`);
   // One weight: lay the targets out side by side (a row) rather than as one tall column.
   const wide = cols === 1 && objectives.length > 1;

@@ -21,9 +21,11 @@ export type Target =
   | { kind: 'unit'; layer: string; index: number }
   /**
    * Lucid's direction: the layer's activation vector (mean over positions for conv layers) dotted with
-   * `vector` (one value per channel). `index` is 0 (unused; kept so every term has one).
+   * `vector` (one value per channel). `index` is 0 (unused; kept so every term has one). With
+   * `position`, the activation vector at that [row, column] only (Lucid's direction_neuron: a mean over
+   * positions can be raised by brightening everything, one position has to draw a feature).
    */
-  | { kind: 'direction'; layer: string; index: number; vector: number[] };
+  | { kind: 'direction'; layer: string; index: number; vector: number[]; position?: [number, number] };
 
 export type Term = Target & { weight?: number };
 
@@ -57,7 +59,8 @@ export function describeObjective(o: Objective): string {
     const w = t.weight === undefined || t.weight === 1 ? '' : t.weight === -1 ? '-' : `${t.weight}·`;
     if (t.kind === 'class') return `${w}class ${t.index}${t.space === 'probability' ? ' (prob)' : ''}`;
     if (t.kind === 'unit') return `${w}${t.layer} unit ${t.index}`;
-    if (t.kind === 'direction') return `${w}${t.layer} direction`;
+    if (t.kind === 'direction')
+      return `${w}${t.layer} direction${t.position ? ` @ (${t.position.join(',')})` : ''}`;
     return `${w}${t.layer} filter ${t.index}${t.position ? ` @ (${t.position.join(',')})` : ''}`;
   };
   const products = (o.products ?? []).map(
@@ -162,6 +165,7 @@ export function validateObjectives(model: tf.LayersModel, objectives: Objective[
           );
         if (!t.vector.every(Number.isFinite))
           throw new Error(`direction for layer ${t.layer} has non-finite values`);
+        checkPosition(t.position, shape, t.layer);
         continue;
       }
       if (t.kind === 'filter') {
@@ -173,13 +177,7 @@ export function validateObjectives(model: tf.LayersModel, objectives: Objective[
             `filter ${t.index} is out of range: layer ${t.layer} has ${shape[2]} filters (0-${shape[2] - 1})`,
           );
         }
-        const p = t.position;
-        if (
-          p &&
-          !(p[0] >= 0 && p[0] < shape[0] && p[1] >= 0 && p[1] < shape[1] && p.every(Number.isInteger))
-        ) {
-          throw new Error(`position (${p}) is outside layer ${t.layer}'s ${shape[0]}×${shape[1]} output`);
-        }
+        checkPosition(t.position, shape, t.layer);
       } else {
         if (shape.length !== 1) {
           throw new Error(
@@ -223,6 +221,14 @@ function probeNet(model: tf.LayersModel, keys: string[], outputs: tf.SymbolicTen
   return net;
 }
 
+/** A [row, column] inside a conv layer's [h, w, c] output, or none. */
+function checkPosition(p: [number, number] | undefined, shape: number[], layer: string): void {
+  if (!p) return;
+  if (shape.length !== 3) throw new Error(`layer ${layer} has no positions (output [${shape}])`);
+  if (!(p[0] >= 0 && p[0] < shape[0] && p[1] >= 0 && p[1] < shape[1] && p.every(Number.isInteger)))
+    throw new Error(`position (${p}) is outside layer ${layer}'s ${shape[0]}×${shape[1]} output`);
+}
+
 type Slot = Probe & { mean?: Float32Array; at?: Float32Array };
 
 /** Adds weight·target for image b into its slot's weights (mean over positions, or one position). */
@@ -233,6 +239,11 @@ function addTerm(slot: Slot, t: Target, b: number, w: number, B: number): void {
     slot.at ??= new Float32Array(B * shape[0] * shape[1] * shape[2]);
     const [r, c] = t.position;
     slot.at[((b * shape[0] + r) * shape[1] + c) * shape[2] + t.index] += w;
+  } else if (t.kind === 'direction' && t.position) {
+    slot.at ??= new Float32Array(B * shape[0] * shape[1] * shape[2]);
+    const [r, col] = t.position;
+    const at = ((b * shape[0] + r) * shape[1] + col) * shape[2];
+    for (let c = 0; c < channels; c++) slot.at[at + c] += w * t.vector[c];
   } else if (t.kind === 'direction') {
     slot.mean ??= new Float32Array(B * channels);
     for (let c = 0; c < channels; c++) slot.mean[b * channels + c] += w * t.vector[c];
