@@ -104,6 +104,28 @@ describe('explanation methods', () => {
       options: { steps: 1, rule: 'left' },
     });
     expect(Math.max(...(coarse.meta.convergenceDelta as number[]).map(Math.abs))).toBeGreaterThan(1e-3);
+    // Steps batched into one gradient pass (any batch, uneven last pass) give the one-step-at-a-time maps.
+    const before = tf.memory().numTensors;
+    const one = await integratedGradients.explain({
+      model,
+      input: x,
+      target: [1, 3],
+      options: { steps: 7, batch: 1, rule: 'gauss-legendre' },
+    });
+    for (const batch of [2, 5, 64]) {
+      const many = await integratedGradients.explain({
+        model,
+        input: x,
+        target: [1, 3],
+        options: { steps: 7, batch, rule: 'gauss-legendre' },
+      });
+      for (let i = 0; i < 2; i++)
+        for (let p = 0; p < one.maps[i].length; p++)
+          expect(Math.abs(many.maps[i][p] - one.maps[i][p])).toBeLessThan(
+            1e-5 * (1 + Math.abs(one.maps[i][p])),
+          );
+    }
+    expect(tf.memory().numTensors).toBe(before);
     x.dispose();
     model.dispose();
   });

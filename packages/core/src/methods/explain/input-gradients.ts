@@ -104,6 +104,12 @@ export interface IntegratedGradientsOptions {
   /** Riemann rule: 'middle' (default), 'left', 'right', 'trapezoid'; or Gauss–Legendre. */
   rule?: 'middle' | 'left' | 'right' | 'trapezoid' | 'gauss-legendre';
   seed?: number;
+  /**
+   * Path points per gradient pass (default 32; 8 above 128×128 pixels; at least one step per input): the steps are independent,
+   * and one pass over many points costs far less than as many passes over one (kernel dispatch and
+   * per-op overhead dominate small batches on big models).
+   */
+  batch?: number;
 }
 
 /** Nodes in [0, 1] and weights summing to 1 for the path integral. */
@@ -180,11 +186,31 @@ export const integratedGradients: ExplainMethod<IntegratedGradientsOptions> = {
     const { t, w } = quadrature(rule, steps);
     const x = req.input;
     const base = baselineOf(x, req.options?.baseline ?? 'zeros', req.options?.seed ?? 0);
+    const [N, H, W, C] = x.shape;
+    // Measured on MobileNet 0.25 at 224²: 32 steps one at a time 3.2 s, 8 per pass 1.7–2.1 s, 16 or 32
+    // no faster but a first pass several seconds slower (memory growth); small inputs batch freely.
+    const batch = req.options?.batch ?? (H * W > 128 * 128 ? 8 : 32);
+    if (!(Number.isInteger(batch) && batch >= 1))
+      throw new Error(`batch must be a positive integer, got ${batch}`);
+    const per = Math.max(1, Math.floor(batch / N));
     let avg = tf.zerosLike(x) as tf.Tensor4D;
-    for (let k = 0; k < t.length; k++) {
+    for (let k0 = 0; k0 < t.length; k0 += per) {
+      const ks = t.slice(k0, k0 + per);
       const next = tf.tidy(() => {
-        const point = tf.add(base, tf.mul(tf.sub(x, base), t[k])) as tf.Tensor4D;
-        return tf.add(avg, tf.mul(inputGradients(req.model, point, targets), w[k])) as tf.Tensor4D;
+        // Points of steps k0… for every input, step-major: row j·N + n is input n at step k0 + j.
+        const diff = tf.sub(x, base);
+        const points = tf.concat(
+          ks.map((tk) => tf.add(base, tf.mul(diff, tk))),
+          0,
+        ) as tf.Tensor4D;
+        const g = inputGradients(
+          req.model,
+          points,
+          ks.flatMap(() => targets),
+        );
+        const weights = tf.tensor1d(w.slice(k0, k0 + ks.length)).reshape([ks.length, 1, 1, 1, 1]);
+        const sum = tf.sum(tf.mul(g.reshape([ks.length, N, H, W, C]), weights), 0);
+        return tf.add(avg, sum) as tf.Tensor4D;
       });
       avg.dispose();
       avg = next;
