@@ -77,6 +77,35 @@ describe('model information', () => {
     expect(info.topK).toEqual([{ layer: 'conv1', url: '/files/run/stats/top-k-conv1.png', filters: 2 }]);
   });
 
+  it('answers the method ranking as data: none yet (200, how to make one), then the newest cached one', async () => {
+    const none = await raw(port, '/api/method-ranking');
+    expect(none.status).toBe(200);
+    expect(JSON.parse(none.body.toString())).toMatchObject({ ranking: null, message: /no run directory/ });
+    const dir = join(tmp, 'ranked');
+    await writeTinyRun(dir);
+    const runApp = createExplorerServer({ source: await openServeSource(dir), appDir: join(tmp, 'app') });
+    await runApp.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const p = (runApp.server.address() as any).port;
+      expect(JSON.parse((await raw(p, '/api/method-ranking')).body.toString()).message).toMatch(
+        /--method auto/,
+      );
+      await mkdir(join(dir, 'method-ranking'));
+      const row = { key: 'saliency', method: 'saliency', control: false, trusted: true, flags: [] };
+      for (const [f, date, key] of [
+        ['a.json', '2026-01-01T00:00:00Z', 'old'],
+        ['b.json', '2026-02-01T00:00:00Z', 'new'],
+      ])
+        await writeFile(join(dir, 'method-ranking', f), JSON.stringify({ date, rows: [{ ...row, key }] }));
+      await writeFile(join(dir, 'method-ranking', 'broken.json'), '{');
+      const r = await raw(p, '/api/method-ranking');
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body.toString()).ranking.rows[0].key).toBe('new');
+    } finally {
+      await runApp.close();
+    }
+  });
+
   it("finds a lab folder's run and its per-epoch models (LAB/epochs/eNN), and serves them", async () => {
     const lab = join(tmp, 'lab');
     await writeTinyRun(join(lab, 'run'));
