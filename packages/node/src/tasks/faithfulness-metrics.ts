@@ -6,7 +6,7 @@
 import { createRng } from '@convlens/core/data/rng';
 import { tf } from '@convlens/core/engine/backend';
 import { deletionInsertion, rankPixels } from '@convlens/core/methods/faithfulness/deletion-insertion';
-import { cloneModel } from '@convlens/core/methods/faithfulness/randomization';
+import { cloneModel, randomizeLayer } from '@convlens/core/methods/faithfulness/randomization';
 import { spearman } from '@convlens/core/methods/faithfulness/rank-correlation';
 import { areaOver, road } from '@convlens/core/methods/faithfulness/road';
 import type { RankBy } from '@convlens/core/metrics/common';
@@ -244,22 +244,7 @@ export async function randomisedModel(model: tf.LayersModel, seed: number): Prom
   const clone = await cloneModel(model);
   const rng = createRng(seed);
   for (const layer of clone.layers) {
-    const ws = layer.getWeights();
-    if (ws.length === 0) continue;
-    const fresh = ws.map((w) => {
-      const v = w.dataSync();
-      let m = 0;
-      for (const x of v) m += x / v.length;
-      let s = 0;
-      for (const x of v) s += (x - m) ** 2 / v.length;
-      const sd = Math.sqrt(s) || 0.05;
-      const out = new Float32Array(v.length);
-      for (let i = 0; i < out.length; i++)
-        out[i] = sd * Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
-      return tf.tensor(out, w.shape);
-    });
-    layer.setWeights(fresh);
-    tf.dispose(fresh);
+    if (layer.weights.length > 0) randomizeLayer(layer, rng);
   }
   return clone;
 }
