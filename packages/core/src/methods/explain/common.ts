@@ -110,3 +110,9 @@ export async function finish(
   }
   return { method, maps: out, height, width, signed, targets, meta: {}, ...extra, warnings };
 }
+
+/** A method option that must be a positive integer (samples, steps, batch): one line naming it. */
+export function positiveInteger(name: string, v: number): number {
+  if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${name} must be a positive integer, got ${v}`);
+  return v;
+}

@@ -5,7 +5,7 @@
  * the segment raises the class).
  */
 import * as tf from '@tensorflow/tfjs';
-import { finish, resolveTargets } from './common.ts';
+import { finish, positiveInteger, resolveTargets } from './common.ts';
 import {
   coalitionOutputs,
   type SegmentOptions,
@@ -21,11 +21,6 @@ export interface FeatureAblationOptions extends SegmentOptions {
   fill?: number | 'mean';
   /** Copies per forward pass (default 64). */
   batch?: number;
-}
-
-export function positiveInteger(name: string, v: number): number {
-  if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return v;
 }
 
 export const featureAblation: ExplainMethod<FeatureAblationOptions> = {

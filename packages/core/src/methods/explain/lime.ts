@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, mixSeed } from '../../data/rng.ts';
-import { finish, resolveTargets } from './common.ts';
+import { finish, positiveInteger, resolveTargets } from './common.ts';
 import {
   coalitionOutputs,
   type SegmentOptions,
@@ -74,11 +74,6 @@ export function topSegments(coef: ArrayLike<number>, sign: 1 | -1, k = 5): numbe
     .map(([, i]) => i);
 }
 
-function positiveInt(name: string, v: number): number {
-  if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${name} must be a positive integer, got ${v}`);
-  return v;
-}
-
 export const lime: ExplainMethod<LimeOptions> = {
   id: 'lime',
   title: 'LIME',
@@ -88,8 +83,8 @@ export const lime: ExplainMethod<LimeOptions> = {
   async explain(req: ExplainRequest<LimeOptions>): Promise<Explanation> {
     const o = req.options ?? {};
     const targets = resolveTargets(req.model, req);
-    const samples = positiveInt('samples', o.samples ?? 500);
-    const batch = positiveInt('batch', o.batch ?? 64);
+    const samples = positiveInteger('samples', o.samples ?? 500);
+    const batch = positiveInteger('batch', o.batch ?? 64);
     const alpha = o.alpha ?? 1;
     const kernelWidth = o.kernelWidth ?? 0.25;
     if (!(alpha >= 0)) throw new Error(`alpha must be non-negative, got ${alpha}`);

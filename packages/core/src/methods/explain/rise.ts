@@ -9,8 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, mixSeed, type Rng } from '../../data/rng.ts';
-import { finish, resolveTargets } from './common.ts';
-import { positiveInteger } from './feature-ablation.ts';
+import { finish, positiveInteger, resolveTargets } from './common.ts';
 import { fillColour } from './superpixels.ts';
 import type { ExplainMethod, ExplainRequest, Explanation } from './types.ts';
 

@@ -7,8 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRng, mixSeed } from '../../data/rng.ts';
-import { finish, resolveTargets } from './common.ts';
-import { positiveInteger } from './feature-ablation.ts';
+import { finish, positiveInteger, resolveTargets } from './common.ts';
 import {
   coalitionOutputs,
   type SegmentOptions,
