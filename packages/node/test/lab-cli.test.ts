@@ -112,6 +112,7 @@ describe.skipIf(!HAVE_MNIST)('convlens lab: Ctrl-C mid-training, then resume', (
       ['part1', false],
       ['part2', false],
       ['part3', false],
+      ['methods', false],
       ['featuremap', false],
       ['transfer', false],
     ]);

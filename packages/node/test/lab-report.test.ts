@@ -142,6 +142,16 @@ describe.skipIf(!HAVE_MNIST)('convlens lab --quick (needs MNIST in $CONVLENS_DAT
           await slider.fill('0');
           expect(await tl.locator('output').textContent()).toBe('epoch 0');
           expect(await tl.locator('img').getAttribute('src')).toMatch(/e00-/);
+          // Let the frame load before the next move: a src replaced mid-load is an aborted request.
+          await tl
+            .locator('img')
+            .evaluate(
+              (img: HTMLImageElement) =>
+                img.complete || new Promise((done) => img.addEventListener('load', done, { once: true })),
+            );
+          expect(
+            await tl.locator('img').evaluate((img: HTMLImageElement) => img.naturalWidth),
+          ).toBeGreaterThan(0);
           await slider.fill('2');
           expect(await tl.locator('output').textContent()).toBe('epoch 2');
           expect(await tl.locator('img').getAttribute('src')).toMatch(/e02-/);
