@@ -19,6 +19,21 @@ export function createImage(
   return { width, height, data };
 }
 
+/** An RGBA raster of a uint8 image, row-major [h, w, c] with 1 (grey) or 3 (RGB) channels. */
+export function imageFromBytes(
+  bytes: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+): RGBAImage {
+  const img = createImage(width, height);
+  for (let p = 0; p < width * height; p++) {
+    const v = bytes.subarray(p * channels, p * channels + channels);
+    img.data.set(channels === 3 ? [v[0], v[1], v[2], 255] : [v[0], v[0], v[0], 255], p * 4);
+  }
+  return img;
+}
+
 /** Nearest-neighbour upscaling by an integer factor: keeps small maps (7×7, 28×28) crisp. */
 export function upscale(img: RGBAImage, factor: number): RGBAImage {
   if (!(Number.isInteger(factor) && factor >= 1))

@@ -4,7 +4,7 @@ import { defaultProbeLayers, probe } from '@convlens/core/inspect/probe';
 import type { JobHooks } from '@convlens/core/jobs/job';
 import { checkStop } from '@convlens/core/jobs/job';
 import { valueRange } from '@convlens/core/render/colormap';
-import { createImage, upscale } from '@convlens/core/render/image';
+import { imageFromBytes, upscale } from '@convlens/core/render/image';
 import { barStrip } from '@convlens/core/render/inside-bars';
 import { featureMapTiles } from '@convlens/core/render/inside-feature-maps';
 import { colorBar } from '@convlens/core/render/inside-legend';
@@ -83,11 +83,7 @@ export async function activationsCommand(
   const summary: LayerSummary[] = [];
   await writeDirAtomic(o.out, async (dir) => {
     const figs = new FigureSet(dir);
-    const inImg = createImage(W, H);
-    for (let p = 0; p < H * W; p++) {
-      const v = input.bytes.subarray(p * C, p * C + C);
-      inImg.data.set(C === 3 ? [v[0], v[1], v[2], 255] : [v[0], v[0], v[0], 255], p * 4);
-    }
+    const inImg = imageFromBytes(input.bytes, W, H, C);
     await figs.png(
       { file: 'input.png', kind: 'input', source: input.source },
       await labelledPanel(upscale(inImg, Math.max(1, Math.round(112 / Math.max(H, W)))), {

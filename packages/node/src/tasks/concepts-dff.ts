@@ -16,7 +16,7 @@ import { encodeNpy } from '@convlens/core/methods/actmax/npy';
 import { deepFeatureFactorization, softmax } from '@convlens/core/methods/concepts/dff';
 import { categoricalColor } from '@convlens/core/render/colormap';
 import { drawConceptRegions } from '@convlens/core/render/concept-regions';
-import { createImage, grid, type RGBAImage, upscale } from '@convlens/core/render/image';
+import { grid, imageFromBytes, type RGBAImage, upscale } from '@convlens/core/render/image';
 import { checkOutDir } from '../figures/figure-set.ts';
 import { withLegend } from '../figures/legend.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
@@ -55,15 +55,6 @@ export interface DffIndex {
   nmf: { relativeError: number; iterations: number; seed: number };
   files: { figure: string; maps: string; regions: string; concepts: string };
   seconds: number;
-}
-
-function toImage(bytes: Uint8Array, w: number, h: number, c: number): RGBAImage {
-  const img = createImage(w, h);
-  for (let p = 0; p < w * h; p++) {
-    const v = bytes.subarray(p * c, p * c + c);
-    img.data.set(c === 3 ? [v[0], v[1], v[2], 255] : [v[0], v[0], v[0], 255], p * 4);
-  }
-  return img;
 }
 
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
@@ -119,7 +110,7 @@ export async function dffTask(m: OpenedModel, o: DffTaskOptions, hooks: JobHooks
   const scale = Math.max(1, Math.ceil(224 / Math.max(H, W)));
   const tiles: RGBAImage[] = [];
   for (const [i, input] of inputs.entries()) {
-    const base = toImage(input.bytes, W, H, C);
+    const base = imageFromBytes(input.bytes, W, H, C);
     const name = input.source.split('/').pop() ?? input.source;
     tiles.push(await labelledPanel(upscale(base, scale), { title: name, fontSize: 11, minWidth: 120 }));
     tiles.push(

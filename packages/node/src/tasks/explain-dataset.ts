@@ -16,7 +16,7 @@ import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
 import { checkStop, type JobHooks } from '@convlens/core/jobs/job';
 import { encodeNpy } from '@convlens/core/methods/actmax/npy';
 import type { ExplainMethod } from '@convlens/core/methods/explain/types';
-import { createImage, type RGBAImage } from '@convlens/core/render/image';
+import { imageFromBytes } from '@convlens/core/render/image';
 import { drawExplanation } from '@convlens/core/render/overlay';
 import { shardRange } from '@convlens/core/stats/dataset-stats';
 import { checkOutDir, safeName } from '../figures/figure-set.ts';
@@ -115,15 +115,6 @@ export interface ExplainDatasetSummary {
   imagesPerSecond: number;
   skipped?: boolean;
   unreadable: number;
-}
-
-function toImage(bytes: Uint8Array, w: number, h: number, c: number): RGBAImage {
-  const img = createImage(w, h);
-  for (let p = 0; p < w * h; p++) {
-    const v = bytes.subarray(p * c, p * c + c);
-    img.data.set(c === 3 ? [v[0], v[1], v[2], 255] : [v[0], v[0], v[0], 255], p * 4);
-  }
-  return img;
 }
 
 /** Per-input entries of a method's metadata arrays (one value per input), scalars as they are. */
@@ -231,7 +222,7 @@ export async function explainDataset(
         const target = fixed ?? ranked[0].class;
         const label = d.labelled ? chunk.set.labels[j] : undefined;
         const stem = stemOf(d, i);
-        const base = toImage(one.images, W, H, C);
+        const base = imageFromBytes(one.images, W, H, C);
         const entry: ExplainDatasetEntry = {
           position: position.get(i)!,
           index: i,

@@ -10,7 +10,7 @@ import { predictBatches } from '@convlens/core/eval/predict';
 import { checkStop, type JobHooks } from '@convlens/core/jobs/job';
 import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain/registry';
 import type { ExplainMethod, Explanation } from '@convlens/core/methods/explain/types';
-import { createImage, grid, type RGBAImage, upscale } from '@convlens/core/render/image';
+import { grid, imageFromBytes, type RGBAImage, upscale } from '@convlens/core/render/image';
 import { drawExplanation } from '@convlens/core/render/overlay';
 import { checkOutDir, FigureSet, safeName } from '../figures/figure-set.ts';
 import { writeDirAtomic, writeJsonAtomic } from '../io/atomic.ts';
@@ -99,15 +99,6 @@ export function resolveClass(spec: string, model: OpenedModel): number {
   );
 }
 
-function toImage(bytes: Uint8Array, w: number, h: number, c: number): RGBAImage {
-  const img = createImage(w, h);
-  for (let p = 0; p < w * h; p++) {
-    const v = bytes.subarray(p * c, p * c + c);
-    img.data.set(c === 3 ? [v[0], v[1], v[2], 255] : [v[0], v[0], v[0], 255], p * 4);
-  }
-  return img;
-}
-
 /** Softmax probabilities per input (from the logits where the model has them), in inference mode. */
 async function probabilities(model: OpenedModel, inputs: ModelInput[]): Promise<Float32Array> {
   const x = new Float32Array(inputs.reduce((a, i) => a + i.x.length, 0));
@@ -186,7 +177,7 @@ export async function explain(
     const figs = new FigureSet(dir);
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i];
-      const base = toImage(input.bytes, W, H, C);
+      const base = imageFromBytes(input.bytes, W, H, C);
       const name = uniqueName(safeName(input.source.split('/').pop() ?? `input${i}`), used);
       const t = targets[i];
       const caption = [
