@@ -5,6 +5,7 @@ import { PRESETS } from '@convlens/core/preprocess/presets';
 import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
+import { addBrowserBench, formatBrowserBench } from '../bench/browser.ts';
 import { resolveNodeBackend } from '../engine/native.ts';
 import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
 import { cliJob } from '../progress/terminal-job.ts';
@@ -147,9 +148,23 @@ program
   .option('--no-mobilenet', 'skip MobileNet v1 0.25/0.75 (../shared/models) vs peer_mobilenet.py')
   .option('--out-dir <dir>', 'where to write the JSON result', 'bench/results')
   .option('--json', 'print the result as JSON on stdout')
+  .option(
+    '--browser',
+    'also time the explorer in headless chromium on MobileNet v1 0.75 (maps, Grad-CAM, every method)',
+  )
+  .option('--browser-only', 'only the headless chromium measures (no Node measures)')
   .addOption(backendOption())
   .action(
     action(async (o: any) => {
+      if (o.browserOnly) {
+        const b = await addBrowserBench(null, { outDir: o.outDir }, log);
+        process.stdout.write(
+          o.json
+            ? `${JSON.stringify(b, null, 2)}\n`
+            : `${formatBrowserBench(b.browser).join('\n')}\nresults: ${b.file}\n`,
+        );
+        return;
+      }
       const report = await runBench(
         {
           backend: o.backend,
@@ -162,7 +177,13 @@ program
         },
         log,
       );
-      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBench(report)}\n`);
+      const withBrowser = o.browser ? await addBrowserBench(report, { outDir: o.outDir }, log) : null;
+      const browserLines = withBrowser ? ['', ...formatBrowserBench(withBrowser.browser)] : [];
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify(withBrowser ?? report, null, 2)}\n`
+          : `${[formatBench(report), ...browserLines].join('\n')}\n`,
+      );
     }),
   );
 

@@ -13,8 +13,23 @@ export interface LayerMeta {
   spatial: boolean;
 }
 
+/** The backend the engine worker started, and why (the page's status line; tests read it). */
+export interface EngineInfo {
+  backend: string;
+  /** tfjs wasm threads (1 on other backends, or when the page is not cross-origin isolated). */
+  threads: number;
+  crossOriginIsolated: boolean;
+  /** navigator.hardwareConcurrency in the worker. */
+  cores: number;
+  /** The webgl renderer string, when it was looked at. */
+  renderer?: string;
+  /** Backends passed over or failed before this one, each with why. */
+  skipped: string[];
+}
+
 export interface ModelMeta {
   backend: string;
+  engine: EngineInfo;
   /** A graph model (converted SavedModel) wrapped as one layer: no layers to show or probe. */
   graph: boolean;
   layers: LayerMeta[];

@@ -1,7 +1,7 @@
 /**
- * The engine worker: loads the model with tfjs (webgpu → webgl → wasm, the first that starts) and
- * answers the page's requests (predictions, layer maps, weights, activation maximization, explanations)
- * so the page never blocks. Long jobs report progress and yield between chunks, which is also where a
+ * The engine worker: loads the model with tfjs (webgpu → webgl → wasm, the first that starts on real
+ * graphics hardware: see startBackend) and answers the page's requests (predictions, layer maps,
+ * weights, activation maximization, explanations) so the page never blocks. Long jobs report progress and yield between chunks, which is also where a
  * stop request takes effect. Every tensor is disposed before a reply.
  */
 import { initBackend, tf } from '@convlens/core/engine/backend';
@@ -22,9 +22,11 @@ import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-la
 import { modelShardUrl } from '@convlens/core/models/shard-url';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { webglRenderer, webglVerdict, webgpuAdapter } from './backend-choice.ts';
 import { modelInput } from './input.ts';
 import type {
   ActmaxFrame,
+  EngineInfo,
   ExplainResult,
   ExplorerPreprocess,
   LayerMaps,
@@ -44,7 +46,7 @@ interface Loaded {
 
 const slots: Record<'main' | 'timeline', Loaded | null> = { main: null, timeline: null };
 const stopped = new Set<number>();
-let backend: string | null = null;
+let engineInfo: EngineInfo | null = null;
 
 const post = (r: Reply, transfer: Transferable[] = []) => (self as any).postMessage(r, transfer);
 
@@ -69,12 +71,35 @@ async function startWasm(): Promise<void> {
   (self as any).convlensWasmThreads = getThreadsCount();
 }
 
-async function startBackend(prefer?: string): Promise<string> {
-  if (backend) return backend;
+/**
+ * Starts a backend: `prefer` (the page's ?backend=) alone, else webgpu → webgl → wasm, passing over
+ * webgpu without a hardware adapter and webgl on a software renderer (backend-choice.ts), which would
+ * start but run slower than wasm. Says what it passed over and why, for the page's status line.
+ */
+async function startBackend(prefer?: string): Promise<EngineInfo> {
+  if (engineInfo) return engineInfo;
   setWasmPaths(`${self.location.origin}/tfjs-wasm/`);
   const order = prefer ? [prefer] : ['webgpu', 'webgl', 'wasm'];
   const failures: string[] = [];
+  const skipped: string[] = [];
+  let gpu: Awaited<ReturnType<typeof webgpuAdapter>> | null = null;
+  let renderer: string | null = null;
   for (const name of order) {
+    if (!prefer && name === 'webgpu') {
+      gpu = await webgpuAdapter();
+      if (!gpu.ok) {
+        skipped.push(`webgpu: ${gpu.why}`);
+        continue;
+      }
+    }
+    if (!prefer && name === 'webgl') {
+      renderer = webglRenderer();
+      const verdict = webglVerdict(renderer, gpu?.ok ?? false);
+      if (!verdict.ok) {
+        skipped.push(`webgl: ${verdict.why}`);
+        continue;
+      }
+    }
     if (name === 'webgpu' && !(navigator as any).gpu) {
       failures.push('webgpu: not offered by this browser');
       continue;
@@ -82,13 +107,20 @@ async function startBackend(prefer?: string): Promise<string> {
     try {
       if (name === 'wasm') await startWasm();
       else await initBackend(name as any);
-      backend = name;
-      return name;
+      engineInfo = {
+        backend: name,
+        threads: name === 'wasm' ? getThreadsCount() : 1,
+        crossOriginIsolated: (self as any).crossOriginIsolated === true,
+        cores: navigator.hardwareConcurrency || 1,
+        renderer: renderer ?? undefined,
+        skipped: [...skipped, ...failures],
+      };
+      return engineInfo;
     } catch (err) {
       failures.push(`${name}: ${(err as Error).message}`);
     }
   }
-  throw new Error(`no tfjs backend could start (${failures.join('; ')})`);
+  throw new Error(`no tfjs backend could start (${[...skipped, ...failures].join('; ')})`);
 }
 
 /**
@@ -154,7 +186,7 @@ const METHOD_OPTIONS: Record<string, Record<string, unknown>> = {
 };
 
 async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta> {
-  const b = await startBackend(req.backend);
+  const engine = await startBackend(req.backend);
   const { graph } = await checkModelFiles(req.modelUrl);
   // A graph model has no layers of its own: wrapped as one layer, predictions and gradient methods work.
   const model = graph
@@ -168,7 +200,8 @@ async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta>
   const layers = graph ? [] : resolveProbeLayers(model);
   const out = model.outputs[0].shape;
   return {
-    backend: b,
+    backend: engine.backend,
+    engine,
     graph,
     layers,
     convLayers: model.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.name),
