@@ -41,8 +41,12 @@ export interface BrowserBench {
   skipped: string[];
   /** Page load → model loaded and the backend started. */
   load_s: number;
+  /** The page's warm-up after the model loaded (one blank prediction and probe), before the upload. */
+  warmup_s: number;
   /** Upload sent → the network view's maps drawn. */
   maps_s: number;
+  /** Of which the worker's probe (every layer's maps) as the page waited for it. */
+  maps_probe_s: number;
   /** Grad-CAM's seconds in the Explain run (the first method, cold) and the median of warm runs alone. */
   gradcam_s: number;
   gradcam_warm_s: number;
@@ -109,7 +113,10 @@ export async function measureBrowser(
   const appDir = await ensureAppBuilt(log);
   const app: FastifyInstance = createExplorerServer({ source, appDir });
   await app.listen({ port: 0, host: '127.0.0.1' });
-  const { chromium } = await import('playwright-core');
+  // A dev dependency of the repo, loaded only here: `convlens bench` without --browser never needs it.
+  const { chromium } = await import('playwright-core').catch(() => {
+    throw new Error('bench --browser needs playwright-core (npm install playwright-core)');
+  });
   const browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox'] });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -127,8 +134,11 @@ export async function measureBrowser(
       `browser: tfjs ${engine.backend}, ${engine.threads} thread(s), crossOriginIsolated ${engine.crossOriginIsolated}`,
     );
 
+    // The page warms the model up (one blank prediction and probe) while it waits for a first input.
+    const warmupMs = await waitFor(page, () => (window as any).convlens.timings.warmupMs, timeout, errors);
     await page.locator('[data-testid=upload]').setInputFiles(image);
     const mapsMs = await waitFor(page, () => (window as any).convlens.timings.mapsMs, timeout, errors);
+    const mapsProbeMs: number = await page.evaluate(() => (window as any).convlens.timings.mapsProbeMs);
     log(`browser: maps ${round(mapsMs / 1000)} s after the upload; Explain …`);
 
     await page.getByRole('tab', { name: 'Explanations' }).click();
@@ -174,7 +184,9 @@ export async function measureBrowser(
       crossOriginIsolated: engine.crossOriginIsolated,
       skipped: engine.skipped,
       load_s: round(load_s, 2),
+      warmup_s: round(warmupMs / 1000),
       maps_s,
+      maps_probe_s: round(mapsProbeMs / 1000),
       gradcam_s,
       gradcam_warm_s: round(median(warm)),
       all_methods_s,
@@ -214,6 +226,7 @@ export function formatBrowserBench(b: BrowserBench): string[] {
   const rows = [
     ['browser measure', 'value', 'goal'],
     ['maps after upload (s)', String(b.maps_s), `≤ ${BROWSER_GOALS.maps_s} ${goal(b.goals.maps)}`],
+    ['  of which the probe (s)', String(b.maps_probe_s), ''],
     [
       'Grad-CAM, in Explain (s)',
       String(b.gradcam_s),

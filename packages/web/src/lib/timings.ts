@@ -14,11 +14,15 @@ export interface MethodTiming {
 }
 
 export interface PageTimings {
+  /** The blank prediction and probe after the model loaded (App's warm-up). */
+  warmupMs?: number;
   /** When the last upload was sent, and the pixels it produced (the maps are timed for those). */
   uploadStart?: number;
   uploadPixels?: Float32Array;
   /** Upload sent → the network view's maps for it drawn (after the next animation frame). */
   mapsMs?: number;
+  /** Of which the probe request to the worker (the rest: upload, decode, prediction, drawing). */
+  mapsProbeMs?: number;
   explain?: {
     start: number;
     /** The class explained. */
