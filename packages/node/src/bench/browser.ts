@@ -47,6 +47,10 @@ export interface BrowserBench {
   maps_s: number;
   /** Of which the worker's probe (every layer's maps) as the page waited for it. */
   maps_probe_s: number;
+  /** Of which the upload (the server fits the photo to 224×224, the page decodes its PNG). */
+  maps_upload_s: number;
+  /** Of which drawing them (Svelte's update, the canvases, one frame). */
+  maps_draw_s: number;
   /** Grad-CAM's seconds in the Explain run (the first method, cold) and the median of warm runs alone. */
   gradcam_s: number;
   gradcam_warm_s: number;
@@ -138,7 +142,11 @@ export async function measureBrowser(
     const warmupMs = await waitFor(page, () => (window as any).convlens.timings.warmupMs, timeout, errors);
     await page.locator('[data-testid=upload]').setInputFiles(image);
     const mapsMs = await waitFor(page, () => (window as any).convlens.timings.mapsMs, timeout, errors);
-    const mapsProbeMs: number = await page.evaluate(() => (window as any).convlens.timings.mapsProbeMs);
+    const [mapsProbeMs, uploadMs, drawMs]: number[] = await page.evaluate(() => [
+      (window as any).convlens.timings.mapsProbeMs,
+      (window as any).convlens.timings.uploadMs,
+      (window as any).convlens.timings.mapsDrawMs,
+    ]);
     log(`browser: maps ${round(mapsMs / 1000)} s after the upload; Explain …`);
 
     await page.getByRole('tab', { name: 'Explanations' }).click();
@@ -187,6 +195,8 @@ export async function measureBrowser(
       warmup_s: round(warmupMs / 1000),
       maps_s,
       maps_probe_s: round(mapsProbeMs / 1000),
+      maps_upload_s: round(uploadMs / 1000),
+      maps_draw_s: round(drawMs / 1000),
       gradcam_s,
       gradcam_warm_s: round(median(warm)),
       all_methods_s,
@@ -226,7 +236,9 @@ export function formatBrowserBench(b: BrowserBench): string[] {
   const rows = [
     ['browser measure', 'value', 'goal'],
     ['maps after upload (s)', String(b.maps_s), `≤ ${BROWSER_GOALS.maps_s} ${goal(b.goals.maps)}`],
+    ['  of which the upload (s)', String(b.maps_upload_s), ''],
     ['  of which the probe (s)', String(b.maps_probe_s), ''],
+    ['  of which drawing (s)', String(b.maps_draw_s), ''],
     [
       'Grad-CAM, in Explain (s)',
       String(b.gradcam_s),

@@ -19,10 +19,14 @@ export interface PageTimings {
   /** When the last upload was sent, and the pixels it produced (the maps are timed for those). */
   uploadStart?: number;
   uploadPixels?: Float32Array;
+  /** Upload sent → the server's fitted PNG decoded into pixels. */
+  uploadMs?: number;
   /** Upload sent → the network view's maps for it drawn (after the next animation frame). */
   mapsMs?: number;
   /** Of which the probe request to the worker (the rest: upload, decode, prediction, drawing). */
   mapsProbeMs?: number;
+  /** Of which drawing the maps (Svelte's update, the canvases, one frame). */
+  mapsDrawMs?: number;
   explain?: {
     start: number;
     /** The class explained. */
