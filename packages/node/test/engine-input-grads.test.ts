@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { initBackend, tf } from '@convlens/core/engine/backend';
 import { setInputOnlyGradients, skippedFilterGradients } from '@convlens/core/engine/input-only-grads';
 import { getExplainMethod } from '@convlens/core/methods/explain/registry';
+import { setFolding } from '@convlens/core/models/inference-twin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerNativeKernels, unregisterNativeKernels } from '../src/engine/native.ts';
 import { loadModel } from '../src/io/model-io.ts';
@@ -81,11 +82,16 @@ function expectSameMaps(a: Float32Array[], b: Float32Array[]) {
   }
 }
 
+// These count the fused convs' own gradient kernels: the folded inference twin (tested in
+// engine-folding.test.ts) would replace them, so it is off here.
+let folding = true;
 beforeAll(async () => {
   await initBackend('wasm');
   registerNativeKernels();
+  folding = setFolding(false);
 });
 afterAll(() => {
+  setFolding(folding);
   setInputOnlyGradients(true);
   unregisterNativeKernels();
 });

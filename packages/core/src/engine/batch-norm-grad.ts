@@ -43,4 +43,22 @@ export function registerBatchNormGrad(): void {
   if (registered) return;
   registered = true;
   tf.registerGradient(batchNormGradConfig);
+  // A batch norm without a scale (Keras scale=False) passes scale: undefined, and the engine clones
+  // every input named in inputsToSave: its gradient crashed ("reading 'dataId'"), ours and tfjs's
+  // alike. An explicit scale of ones computes the same and can be saved.
+  const engine = tf.engine() as unknown as {
+    runKernel: (name: string, inputs: Record<string, tf.Tensor | undefined>, attrs?: unknown) => unknown;
+  };
+  const runKernel = engine.runKernel.bind(engine);
+  engine.runKernel = (name, inputs, attrs) => {
+    if (name === tf.FusedBatchNorm && inputs.scale == null && inputs.mean) {
+      const scale = tf.onesLike(inputs.mean);
+      try {
+        return runKernel(name, { ...inputs, scale }, attrs);
+      } finally {
+        scale.dispose();
+      }
+    }
+    return runKernel(name, inputs, attrs);
+  };
 }

@@ -36,6 +36,17 @@ let reached: Set<number> | null = null;
 /** > 0 while a custom gradient runs whose filter gradient nobody reads. */
 let skipping = 0;
 let skipped = 0;
+/** Ids of the xs of every gradients() call in progress (nested calls add theirs). */
+const sources: Set<number>[] = [];
+
+/**
+ * Whether a gradients() call in progress differentiates with respect to this tensor (a weight
+ * variable, in training and in variableGrads): the folded inference layers then keep the layers'
+ * own ops, so those gradients exist.
+ */
+export function isGradientSource(t: tf.Tensor): boolean {
+  return sources.some((ids) => ids.has(t.id));
+}
 
 /** Tensors reachable from xs through the tape: what tfjs's own pruning (getFilteredNodesXToY) keeps. */
 function reachableFrom(tape: TapeNode[] | null, xs: tf.Tensor[]): Set<number> {
@@ -57,6 +68,7 @@ export function installInputOnlyGradients(): void {
   const gradients = engine.gradients.bind(engine);
   engine.gradients = (f, xs, dy, allowNoGradients) => {
     const outer = reached;
+    sources.push(new Set(xs.map((x) => x.id)));
     try {
       return gradients(
         () => {
@@ -70,6 +82,7 @@ export function installInputOnlyGradients(): void {
       );
     } finally {
       reached = outer;
+      sources.pop();
     }
   };
 
@@ -103,6 +116,11 @@ export function installInputOnlyGradients(): void {
     }
     return runKernel(name, inputs, attrs);
   };
+}
+
+/** Whether the hooks are installed (initBackend installs them). */
+export function inputOnlyGradientsInstalled(): boolean {
+  return installed;
 }
 
 /** Turns the skipping off (tests compare against tfjs's own gradients); returns the previous setting. */

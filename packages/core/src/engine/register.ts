@@ -4,6 +4,7 @@
  * setupFunc) so the replacements can call them.
  */
 import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '@tensorflow/tfjs';
+import { activationGradConfig } from './kernels/activation-grad.ts';
 import { batchMatMulConfig, fusedMatMulConfig } from './kernels/batch-matmul.ts';
 import { fusedBatchNormConfig, maximumConfig, minimumConfig } from './kernels/channel-ops.ts';
 import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.ts';
@@ -22,6 +23,7 @@ export const ADDED_KERNELS: KernelConfig[] = [
   depthwiseBackpropInputConfig,
   depthwiseBackpropFilterConfig,
   unsortedSegmentSumConfig,
+  activationGradConfig,
 ];
 
 /** Built-in wasm kernels replaced by faster compositions of forward primitives. */

@@ -5,6 +5,7 @@
  * dilation, NCHW, activations other than relu, broadcast biases, empty tensors) go to the kernel
  * registered before it: convlens's wasm kernel or the built-in.
  */
+import { ACTIVATION_GRAD } from '@convlens/core/engine/kernels/activation-grad';
 import { registerWasmKernels } from '@convlens/core/engine/register';
 import {
   _FusedMatMul,
@@ -351,6 +352,16 @@ function compareScalar(addon: NativeAddon, args: Args, kernel: string): TensorIn
   return out;
 }
 
+/** ConvlensActivationGrad: dy masked by 0 < y < cap in one pass. */
+function activationGrad(addon: NativeAddon, args: Args): TensorInfo | null {
+  const backend = args.backend as BackendWasm;
+  const { dy, y } = args.inputs as { dy: TensorInfo; y: TensorInfo };
+  if (!isF32(dy, y) || size(dy.shape) === 0 || size(dy.shape) !== size(y.shape)) return null;
+  return into(backend, dy.shape, (dx) =>
+    addon.activationGrad(view(backend, dy), view(backend, y), view(backend, dx), args.attrs.cap as number),
+  );
+}
+
 const IMPLS: [string, NativeFn][] = [
   [Conv2D, (addon, args) => conv(addon, args, false)],
   [FusedConv2D, (addon, args) => conv(addon, args, true)],
@@ -369,6 +380,7 @@ const IMPLS: [string, NativeFn][] = [
     (addon: NativeAddon, args: Args) => compareScalar(addon, args, k),
   ]),
   [MaxPoolGrad, maxPoolGrad],
+  [ACTIVATION_GRAD, activationGrad],
   [Sum, sum],
 ];
 

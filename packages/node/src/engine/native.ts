@@ -56,6 +56,8 @@ export interface NativeAddon {
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geom: Int32Array): string;
   /** out[i] = x[i] OP s as 0/1 bytes: geom = n, op (0 >, 1 >=, 2 <, 3 <=). */
   compareScalar(x: Float32Array, s: number, out: Uint8Array, geom: Int32Array): string;
+  /** dx[i] = dy[i] where 0 < y[i] < cap, else 0: the gradient of a relu/relu6 post-op from its output. */
+  activationGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cap: number): string;
   /** The most OpenMP threads one op runs on (small ops run on one). */
   threads(): number;
   setThreads(n: number): number;

@@ -3,13 +3,17 @@
  * back as plain arrays with their warnings, and upsampling layer maps to input size.
  */
 import * as tf from '@tensorflow/tfjs';
+import { inferenceTwin } from '../../models/inference-twin.ts';
 import { findLayer } from '../../models/layer-aliases.ts';
 import { scoreHead } from '../../models/logits.ts';
 import type { ExplainRequest, Explanation } from './types.ts';
 
-/** Class scores: pre-softmax logits when the model has a `logits` layer, else its (softmax) output. */
+/**
+ * Class scores: pre-softmax logits when the model has a `logits` layer, else its (softmax) output.
+ * Computed by the inference twin (conv + batch norm + relu chains folded into one kernel each).
+ */
 export function scores(model: tf.LayersModel, x: tf.Tensor): tf.Tensor2D {
-  return scoreHead(model).net.apply(x, { training: false }) as tf.Tensor2D;
+  return inferenceTwin(scoreHead(model).net).apply(x, { training: false }) as tf.Tensor2D;
 }
 
 /** One target per example, checked against the model's class count. */

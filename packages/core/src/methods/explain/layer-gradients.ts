@@ -1,9 +1,11 @@
 /**
  * A layer's activations A and the gradient of each example's target score with respect to them,
  * for any layers model (not only chains): during one forward pass the layer's output gets a zero
- * tensor δ added, and d(score)/dδ at δ = 0 is d(score)/dA.
+ * tensor δ added, and d(score)/dδ at δ = 0 is d(score)/dA. Only the pass from the layer on is
+ * recorded for the gradient.
  */
 import * as tf from '@tensorflow/tfjs';
+import { pauseTape } from '../../engine/tape-pause.ts';
 import { scores, targetScore } from './common.ts';
 
 export interface LayerGradients {
@@ -28,13 +30,20 @@ export function layerGradients(
     const grads = tf.tidy(() => {
       const delta = tf.zeros(shape);
       return tf.grad((d: tf.Tensor) => {
-        layer.call = function (this: tf.layers.Layer, inputs, kwargs) {
-          const out = original.call(this, inputs, kwargs) as tf.Tensor;
-          acts = tf.keep(out.clone());
-          return tf.add(out, d);
-        };
-        const s = scores(model, x);
-        return objective ? objective(s) : targetScore(s, targets);
+        // Nothing before the layer is on the path from δ: it runs unrecorded (tape-pause.ts).
+        const resume = pauseTape();
+        try {
+          layer.call = function (this: tf.layers.Layer, inputs, kwargs) {
+            const out = original.call(this, inputs, kwargs) as tf.Tensor;
+            resume();
+            acts = tf.keep(out.clone());
+            return tf.add(out, d);
+          };
+          const s = scores(model, x);
+          return objective ? objective(s) : targetScore(s, targets);
+        } finally {
+          resume();
+        }
       })(delta);
     });
     if (!acts) throw new Error(`layer '${layer.name}' was not reached by the forward pass`);

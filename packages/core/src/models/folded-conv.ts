@@ -1,0 +1,220 @@
+/**
+ * One layer standing for a chain conv → batch norm → relu/relu6 (or conv → batch norm, or
+ * conv → relu) at inference: the batch norm folded into the conv's weights and bias, the activation
+ * a post-op of the conv kernel (oneDNN applies it in the same pass), as PyTorch's freeze and oneDNN's
+ * graph fusion do. Its gradient with respect to the input is the activation mask times the conv's
+ * input gradient with the folded filter: no batch-norm or activation kernels in either direction.
+ *
+ * The chain's own layers stay the truth. Whenever folding could change what is computed, the layer
+ * runs them one after the other instead: in training mode (batch statistics), while any of them is
+ * patched (a method capturing or editing a layer's output, guided backprop's relu rule), and while
+ * a gradient is being taken with respect to one of their weights. Folded weights are cached as
+ * plain arrays (no tensor outlives a call, so nothing leaks when the model is dropped) and re-folded
+ * when a weight variable changes (an optimizer's assign gives it new data).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { isGradientSource } from '../engine/input-only-grads.ts';
+import { ACTIVATION_GRAD, activationCap } from '../engine/kernels/activation-grad.ts';
+
+type AnyLayer = tf.layers.Layer & Record<string, any>;
+export type FoldActivation = 'linear' | 'relu' | 'relu6';
+
+/** A foldable chain: the conv, its batch norm (if any), its activation layer (if any). */
+export interface ConvChain {
+  conv: AnyLayer;
+  bn?: AnyLayer;
+  act?: AnyLayer;
+  activation: FoldActivation;
+}
+
+const CONVS = new Set(['Conv2D', 'DepthwiseConv2D']);
+
+const ones = (v: number | number[] | undefined) =>
+  Array.isArray(v) ? v.every((d) => d === 1) : v == null || v === 1;
+
+/** Whether a conv layer can head a folded chain: NHWC, undilated, linear activation, built. */
+export function foldableConv(l: AnyLayer): boolean {
+  if (!CONVS.has(l.getClassName()) || !l.built) return false;
+  if (l.dataFormat !== 'channelsLast' || !ones(l.dilationRate)) return false;
+  if (l.padding !== 'same' && l.padding !== 'valid') return false;
+  return l.activation?.getClassName?.() === 'linear';
+}
+
+/** Whether a batch norm layer normalizes the last axis of a rank-4 tensor. */
+export function foldableBatchNorm(l: AnyLayer): boolean {
+  return l.getClassName() === 'BatchNormalization' && l.built && (l.axis === -1 || l.axis === 3);
+}
+
+/** The activation a layer applies if it is a plain relu or relu6 layer, else null. */
+export function foldableActivation(l: AnyLayer): FoldActivation | null {
+  const cls = l.getClassName();
+  if (cls === 'ReLU') return l.maxValue == null ? 'relu' : l.maxValue === 6 ? 'relu6' : null;
+  if (cls === 'Activation') {
+    const name = l.activation?.getClassName?.();
+    return name === 'relu' || name === 'relu6' ? name : null;
+  }
+  return null;
+}
+
+interface Folded {
+  filter: Float32Array;
+  filterShape: [number, number, number, number];
+  bias: Float32Array;
+  /** dataIds of the source variables the fold was computed from. */
+  sources: unknown[];
+}
+
+const protoCall = (l: AnyLayer) => Object.getPrototypeOf(l).call;
+
+export class FoldedConv extends tf.layers.Layer {
+  static className = 'ConvlensFoldedConv';
+  private readonly layers: AnyLayer[];
+  private readonly activations: unknown[];
+  private folded: Folded | null = null;
+
+  constructor(private readonly chain: ConvChain) {
+    super({ name: (chain.act ?? chain.bn ?? chain.conv).name, trainable: false });
+    this.layers = [chain.conv, chain.bn, chain.act].filter((l): l is AnyLayer => !!l);
+    this.activations = this.layers.map((l) => l.activation);
+    this.built = true;
+  }
+
+  override computeOutputShape(shape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
+    return this.layers.reduce((s, l) => l.computeOutputShape(s), shape);
+  }
+
+  /** The chain's variables: conv kernel and bias, then gamma, beta, moving mean and variance. */
+  private variables(): tf.Variable[] {
+    const { conv, bn } = this.chain;
+    const k = conv.getClassName() === 'DepthwiseConv2D' ? conv.depthwiseKernel : conv.kernel;
+    return [k, conv.bias, bn?.gamma, bn?.beta, bn?.movingMean, bn?.movingVariance]
+      .filter((v) => v != null)
+      .map((v) => v.read() as tf.Variable);
+  }
+
+  /** Folding is exact for this call: inference, nothing patched, no weight differentiated. */
+  private canFold(kwargs: Record<string, unknown>): boolean {
+    if (kwargs?.training) return false;
+    for (const [i, l] of this.layers.entries()) {
+      if (l.call !== protoCall(l) || l.activation !== this.activations[i]) return false;
+    }
+    return !this.variables().some((v) => isGradientSource(v));
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
+    if (!this.canFold(kwargs))
+      return this.layers.reduce<tf.Tensor | tf.Tensor[]>((x, l) => l.call(x, kwargs), inputs);
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    const f = this.fold();
+    const filter = tf.tensor4d(f.filter, f.filterShape);
+    const bias = tf.tensor1d(f.bias);
+    try {
+      return foldedConvOp(x, filter, bias, this.geometry());
+    } finally {
+      // The gradient keeps its own reference (saved by the op).
+      filter.dispose();
+      bias.dispose();
+    }
+  }
+
+  private geometry(): ConvGeometry {
+    const { conv } = this.chain;
+    return {
+      depthwise: conv.getClassName() === 'DepthwiseConv2D',
+      strides: conv.strides as [number, number],
+      pad: conv.padding as 'same' | 'valid',
+      activation: this.chain.activation,
+    };
+  }
+
+  /** The folded filter and bias, recomputed when a source variable has new data. */
+  private fold(): Folded {
+    const vars = this.variables();
+    const ids = vars.map((v) => (v as unknown as { dataId: unknown }).dataId);
+    if (this.folded && ids.every((id, i) => id === this.folded?.sources[i])) return this.folded;
+    const { conv, bn } = this.chain;
+    const depthwise = conv.getClassName() === 'DepthwiseConv2D';
+    const kernel = (depthwise ? conv.depthwiseKernel : conv.kernel).read() as tf.Tensor4D;
+    const [, , ci, last] = kernel.shape;
+    const co = depthwise ? ci * last : last;
+    const w = kernel.dataSync() as Float32Array;
+    const b0 = conv.bias ? (conv.bias.read().dataSync() as Float32Array) : new Float32Array(co);
+    const scale = new Float32Array(co).fill(1);
+    const shift = Float32Array.from(b0);
+    if (bn) {
+      const g = bn.gamma ? (bn.gamma.read().dataSync() as Float32Array) : null;
+      const beta = bn.beta ? (bn.beta.read().dataSync() as Float32Array) : null;
+      const mean = bn.movingMean.read().dataSync() as Float32Array;
+      const variance = bn.movingVariance.read().dataSync() as Float32Array;
+      for (let o = 0; o < co; o++) {
+        scale[o] = (g ? g[o] : 1) / Math.sqrt(variance[o] + bn.epsilon);
+        shift[o] = (b0[o] - mean[o]) * scale[o] + (beta ? beta[o] : 0);
+      }
+    }
+    // The filter's last axis is the output channel (conv) or the multiplier within an input
+    // channel (depthwise: output channel = input channel · multiplier + m): both are the flat index mod co.
+    const fw = new Float32Array(w.length);
+    for (let i = 0; i < w.length; i++) fw[i] = w[i] * scale[i % co];
+    this.folded = { filter: fw, filterShape: kernel.shape, bias: shift, sources: ids };
+    return this.folded;
+  }
+}
+
+export interface ConvGeometry {
+  depthwise: boolean;
+  strides: [number, number];
+  pad: 'same' | 'valid';
+  activation: FoldActivation;
+}
+
+/** dy masked to where the activation passes gradient (y strictly inside its linear range). */
+export function activationGradient(dy: tf.Tensor, y: tf.Tensor, activation: FoldActivation): tf.Tensor {
+  if (activation === 'linear') return dy;
+  const cap = activationCap(activation);
+  if (tf.getBackend() === 'wasm' && tf.getKernel(ACTIVATION_GRAD, 'wasm'))
+    return tf.engine().runKernel(ACTIVATION_GRAD, { dy, y }, { cap }) as tf.Tensor;
+  // 0 < y < cap ⇔ y·(cap − y) > 0 (relu: y > 0).
+  const inside = activation === 'relu' ? tf.step(y) : tf.step(tf.mul(y, tf.sub(cap, y)));
+  return tf.mul(dy, inside);
+}
+
+/** The fused conv with folded weights, differentiable with respect to its input only. */
+export function foldedConvOp(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  bias: tf.Tensor1D,
+  g: ConvGeometry,
+): tf.Tensor4D {
+  const op = tf.customGrad(((input: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    // The kernel itself: tf.fused.* would split into conv + add + activation inside a gradient scope.
+    const y = tf.engine().runKernel(
+      g.depthwise ? tf.FusedDepthwiseConv2D : tf.FusedConv2D,
+      { x: input, filter, bias },
+      {
+        strides: g.strides,
+        pad: g.pad,
+        dataFormat: 'NHWC',
+        dilations: [1, 1],
+        activation: g.activation,
+        leakyreluAlpha: 0,
+      },
+    ) as tf.Tensor4D;
+    save([y, filter]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [y, f] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const d = activationGradient(dy, y, g.activation);
+        const attrs = { strides: g.strides, pad: g.pad, inputShape: input.shape };
+        return tf
+          .engine()
+          .runKernel(
+            g.depthwise ? tf.DepthwiseConv2dNativeBackpropInput : tf.Conv2DBackpropInput,
+            { dy: d, filter: f },
+            g.depthwise ? { ...attrs, dilations: [1, 1] } : { ...attrs, dataFormat: 'NHWC' },
+          ) as tf.Tensor4D;
+      },
+    };
+  }) as any) as (x: tf.Tensor4D) => tf.Tensor4D;
+  return op(x);
+}
