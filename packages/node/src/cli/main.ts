@@ -6,8 +6,7 @@ import { OPTIMIZERS } from '@convlens/core/train/optimizers';
 import { Command, Option } from 'commander';
 import { formatBench, runBench } from '../bench/bench.ts';
 import { addBrowserBench, formatBrowserBench } from '../bench/browser.ts';
-import { resolveNodeBackend } from '../engine/native.ts';
-import { defaultThreads, enableWasmThreads } from '../engine/wasm-threads.ts';
+import { startNodeBackend } from '../engine/node-backend.ts';
 import { cliJob } from '../progress/terminal-job.ts';
 import { trainCommand } from '../tasks/train.ts';
 import { registerCamHeadCommand } from './cam-head.ts';
@@ -39,17 +38,17 @@ const program = new Command()
   .option('--verbose', 'print stack traces on errors')
   .option(
     '--threads <n>',
-    'wasm threads (default: $CONVLENS_THREADS — a number or all — else 1)',
+    'wasm threads (default: $CONVLENS_THREADS — a number or all — else every core without native kernels, 1 with them)',
     positiveInt('--threads'),
   )
   .hook('preAction', async (cmd, sub) => {
     setVerbose(!!cmd.opts().verbose);
     // Output folders are checked before any work (a folder under /proc fails here, in milliseconds).
     await checkOutputFlags(sub.opts());
-    enableWasmThreads(cmd.opts().threads ?? defaultThreads());
-    // --backend native (the default): wasm with oneDNN kernels, or plain wasm after a one-line notice.
-    const backend = sub.opts().backend;
-    if (backend) sub.setOptionValue('backend', resolveNodeBackend(backend, { threads: cmd.opts().threads }));
+    // --backend native (the default): wasm with oneDNN kernels, or threaded wasm on every core after
+    // a one-line notice.
+    const backend = startNodeBackend(sub.opts().backend, { threads: cmd.opts().threads });
+    if (backend) sub.setOptionValue('backend', backend);
   });
 
 dataOptions(
