@@ -39,6 +39,8 @@ export interface BrowserBench {
   crossOriginIsolated: boolean;
   /** Backends passed over before it, with why (e.g. webgl: software renderer (… SwiftShader …)). */
   skipped: string[];
+  /** The webgl renderer string the page read (null when it was not looked at). */
+  renderer: string | null;
   /** Page load → model loaded and the backend started. */
   load_s: number;
   /** The page's warm-up after the model loaded (one blank prediction and probe), before the upload. */
@@ -191,6 +193,7 @@ export async function measureBrowser(
       cores: engine.cores,
       crossOriginIsolated: engine.crossOriginIsolated,
       skipped: engine.skipped,
+      renderer: engine.renderer ?? null,
       load_s: round(load_s, 2),
       warmup_s: round(warmupMs / 1000),
       maps_s,

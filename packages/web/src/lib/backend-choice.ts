@@ -58,7 +58,9 @@ export function webglVerdict(
   gpuAdapter: boolean,
 ): { ok: true } | { ok: false; why: string } {
   if (renderer === null) return { ok: false, why: 'no webgl context' };
-  if (isSoftwareRenderer(renderer)) return { ok: false, why: `software renderer (${renderer})` };
+  const soft = SOFTWARE.exec(renderer);
+  // The rasterizer's name only: the full string (ANGLE's, a line long) is in EngineInfo.renderer.
+  if (soft) return { ok: false, why: `software renderer (${soft[0]})` };
   if (!renderer.trim() && !gpuAdapter) return { ok: false, why: 'unknown renderer and no GPU adapter' };
   return { ok: true };
 }
