@@ -184,15 +184,25 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
       tf.dispose([a, b, old]);
     });
 
-    it('holds no tensor across calls, the first included (folded weights are cached as arrays)', async () => {
+    it('holds no tensor across calls, the first included, and frees the folded weights with the model', async () => {
+      const dataIds = () => (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+      // What disposing a model frees by itself (its weights).
+      const probe = tinyNet();
+      const withProbe = dataIds();
+      probe.dispose();
+      const weights = withProbe - dataIds();
       const fresh = tinyNet();
       const before = tf.memory().numTensors;
+      const ids = dataIds();
       for (let i = 0; i < 3; i++) {
         await mapOf('saliency', fresh, x);
         await mapOf('gradcam', fresh, x, 'pw_relu');
       }
       expect(tf.memory().numTensors).toBe(before);
+      // The folded weights stay in the backend (3 chains × filter and bias) and go with the model.
+      expect(dataIds()).toBe(ids + 6);
       fresh.dispose();
+      expect(dataIds()).toBe(ids - weights);
     });
   });
 }

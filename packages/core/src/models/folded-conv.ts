@@ -8,13 +8,15 @@
  * The chain's own layers stay the truth. Whenever folding could change what is computed, the layer
  * runs them one after the other instead: in training mode (batch statistics), while any of them is
  * patched (a method capturing or editing a layer's output, guided backprop's relu rule), and while
- * a gradient is being taken with respect to one of their weights. Folded weights are cached as
- * plain arrays (no tensor outlives a call, so nothing leaks when the model is dropped) and re-folded
- * when a weight variable changes (an optimizer's assign gives it new data).
+ * a gradient is being taken with respect to one of their weights. Folded weights stay in the
+ * backend between calls without being live tensors (engine/resident-tensor.ts: no upload per call,
+ * no tensor left behind), are freed with the conv layer (model.dispose), and are re-folded when a
+ * weight variable changes (an optimizer's assign gives it new data).
  */
 import * as tf from '@tensorflow/tfjs';
 import { isGradientSource } from '../engine/input-only-grads.ts';
 import { ACTIVATION_GRAD, activationCap } from '../engine/kernels/activation-grad.ts';
+import { ResidentTensor } from '../engine/resident-tensor.ts';
 
 type AnyLayer = tf.layers.Layer & Record<string, any>;
 export type FoldActivation = 'linear' | 'relu' | 'relu6';
@@ -57,9 +59,8 @@ export function foldableActivation(l: AnyLayer): FoldActivation | null {
 }
 
 interface Folded {
-  filter: Float32Array;
-  filterShape: [number, number, number, number];
-  bias: Float32Array;
+  filter: ResidentTensor;
+  bias: ResidentTensor;
   /** dataIds of the source variables the fold was computed from. */
   sources: unknown[];
 }
@@ -77,10 +78,24 @@ export class FoldedConv extends tf.layers.Layer {
     this.layers = [chain.conv, chain.bn, chain.act].filter((l): l is AnyLayer => !!l);
     this.activations = this.layers.map((l) => l.activation);
     this.built = true;
+    // model.dispose() disposes the conv layer: the folded copy of its weights goes with it.
+    const conv = chain.conv;
+    const dispose = conv.dispose.bind(conv);
+    conv.dispose = () => {
+      this.release();
+      return dispose();
+    };
   }
 
   override computeOutputShape(shape: tf.Shape | tf.Shape[]): tf.Shape | tf.Shape[] {
     return this.layers.reduce((s, l) => l.computeOutputShape(s), shape);
+  }
+
+  /** Frees the folded weights' backend memory (also when the conv layer is disposed). */
+  release(): void {
+    this.folded?.filter.free();
+    this.folded?.bias.free();
+    this.folded = null;
   }
 
   /** The chain's variables: conv kernel and bias, then gamma, beta, moving mean and variance. */
@@ -106,8 +121,8 @@ export class FoldedConv extends tf.layers.Layer {
       return this.layers.reduce<tf.Tensor | tf.Tensor[]>((x, l) => l.call(x, kwargs), inputs);
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
     const f = this.fold();
-    const filter = tf.tensor4d(f.filter, f.filterShape);
-    const bias = tf.tensor1d(f.bias);
+    const filter = f.filter.tensor() as tf.Tensor4D;
+    const bias = f.bias.tensor() as tf.Tensor1D;
     try {
       return foldedConvOp(x, filter, bias, this.geometry());
     } finally {
@@ -155,7 +170,12 @@ export class FoldedConv extends tf.layers.Layer {
     // channel (depthwise: output channel = input channel · multiplier + m): both are the flat index mod co.
     const fw = new Float32Array(w.length);
     for (let i = 0; i < w.length; i++) fw[i] = w[i] * scale[i % co];
-    this.folded = { filter: fw, filterShape: kernel.shape, bias: shift, sources: ids };
+    this.release();
+    this.folded = {
+      filter: new ResidentTensor(fw, kernel.shape),
+      bias: new ResidentTensor(shift, [co]),
+      sources: ids,
+    };
     return this.folded;
   }
 }
@@ -185,9 +205,9 @@ export function foldedConvOp(
   bias: tf.Tensor1D,
   g: ConvGeometry,
 ): tf.Tensor4D {
-  const op = tf.customGrad(((input: tf.Tensor4D, save: tf.GradSaveFunc) => {
-    // The kernel itself: tf.fused.* would split into conv + add + activation inside a gradient scope.
-    const y = tf.engine().runKernel(
+  // The kernel itself: tf.fused.* would split into conv + add + activation inside a gradient scope.
+  const forward = (input: tf.Tensor4D) =>
+    tf.engine().runKernel(
       g.depthwise ? tf.FusedDepthwiseConv2D : tf.FusedConv2D,
       { x: input, filter, bias },
       {
@@ -199,12 +219,16 @@ export function foldedConvOp(
         leakyreluAlpha: 0,
       },
     ) as tf.Tensor4D;
+  // Nothing records a gradient (inference, or the part of a pass before a CAM's layer): no wrapper.
+  if (!(tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn()) return forward(x);
+  const op = tf.customGrad(((input: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    const y = forward(input);
     save([y, filter]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [y, f] = saved as [tf.Tensor4D, tf.Tensor4D];
-        const d = activationGradient(dy, y, g.activation);
+        const [out, f] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const d = activationGradient(dy, out, g.activation);
         const attrs = { strides: g.strides, pad: g.pad, inputShape: input.shape };
         return tf
           .engine()

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
 import { getExplainMethod } from '@convlens/core/methods/explain/registry';
-import { logitsModel } from '@convlens/core/models/logits';
+import { scores } from '@convlens/core/methods/explain/common';
 import { loadModel } from '../io/model-io.ts';
 import { findPeerScript, PEER_PYTHON } from './peer.ts';
 
@@ -117,12 +117,10 @@ export async function measureMobilenetConvlens(
     byBatch[b] = r1(b / t);
     x.dispose();
   }
-  // d(top logit)/d(input) at batch 8, weights frozen, as the peer's input_grad.
-  const net = logitsModel(model);
+  // d(top logit)/d(input) at batch 8, weights frozen, as the peer's input_grad, through the scores
+  // every gradient method uses (the folded inference twin).
   const x8 = images(8, 9);
-  const grad = tf.grad((inp: tf.Tensor) =>
-    tf.sum(tf.max(net.apply(inp, { training: false }) as tf.Tensor, 1)),
-  );
+  const grad = tf.grad((inp: tf.Tensor) => tf.sum(tf.max(scores(model, inp), 1)));
   const tGrad = await timed(async () => {
     const g = grad(x8);
     await g.data();
