@@ -41,6 +41,8 @@ describe.skipIf(!hasChromium || !MOBILENET || !existsSync(COFFEE))('convlens ben
     console.log(formatBrowserBench(b).join('\n'));
     expect(b.model).toBe('mobilenet_v1_0.25_224');
     expect(b.crossOriginIsolated).toBe(true);
+    expect(b.failed_requests).toEqual([]);
+    expect(b.wasm_files).toEqual(['tfjs-backend-wasm-threaded-simd.wasm']);
     expect(b.threads).toBe(b.cores);
     if (b.cores > 1) expect(b.threads).toBeGreaterThan(1);
     // Headless chromium's webgl is SwiftShader (or absent): wasm wins.

@@ -41,6 +41,10 @@ export interface BrowserBench {
   skipped: string[];
   /** The webgl renderer string the page read (null when it was not looked at). */
   renderer: string | null;
+  /** The tfjs wasm binaries the page fetched (the threaded SIMD one when isolated). */
+  wasm_files: string[];
+  /** Requests that failed or answered ≥ 400 (COEP blocks show here). */
+  failed_requests: string[];
   /** Page load → model loaded and the backend started. */
   load_s: number;
   /** The page's warm-up after the model loaded (one blank prediction and probe), before the upload. */
@@ -128,6 +132,19 @@ export async function measureBrowser(
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // Under COEP require-corp a resource without the right headers fails to load (ERR_BLOCKED_BY_RESPONSE).
+    const failed: string[] = [];
+    const wasmFiles = new Set<string>();
+    page.on('requestfailed', (r) => {
+      const why = r.failure()?.errorText;
+      // The worker's HEAD checks of the weight shards never read a body: chromium calls that aborted.
+      if (!(r.method() === 'HEAD' && why === 'net::ERR_ABORTED')) failed.push(`${r.url()}: ${why}`);
+    });
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.url()}: HTTP ${r.status()}`);
+      const m = /\/tfjs-wasm\/([^?]+)$/.exec(r.url());
+      if (m) wasmFiles.add(m[1]);
+    });
     const port = (app.server.address() as { port: number }).port;
     const query = opts.methods ? `?methods=${opts.methods.join(',')}` : '';
     log(`browser: chromium ${browser.version()} on http://127.0.0.1:${port}/${query} (${source.info.title})`);
@@ -194,6 +211,8 @@ export async function measureBrowser(
       crossOriginIsolated: engine.crossOriginIsolated,
       skipped: engine.skipped,
       renderer: engine.renderer ?? null,
+      wasm_files: [...wasmFiles].sort(),
+      failed_requests: failed,
       load_s: round(load_s, 2),
       warmup_s: round(warmupMs / 1000),
       maps_s,
