@@ -20,6 +20,8 @@ export interface BenchOptions {
   onnx?: boolean;
   /** MobileNet v1 0.25 and 0.75 from ../shared/models vs peer_mobilenet.py (default true). */
   mobilenet?: boolean;
+  /** Profile the MobileNet passes kernel by kernel (bench --profile). */
+  profile?: boolean;
 }
 
 export interface BenchReport {
@@ -93,7 +95,10 @@ export async function runBench(opts: BenchOptions, log: (line: string) => void):
   if (opts.mobilenet !== false) {
     // The peer runs on as many threads as convlens's native kernels (else its wasm threads).
     const threads = nativeKernelsRegistered() ? nativeAddon().threads() : report.threads;
-    report.mobilenet = await measureMobilenets({ reps: opts.reps, peer: opts.peer, threads }, log);
+    report.mobilenet = await measureMobilenets(
+      { reps: opts.reps, peer: opts.peer, threads, profile: opts.profile },
+      log,
+    );
   }
   if (opts.onnx || process.env.CONVLENS_BENCH_ONNX === '1')
     report.onnx = await measureOnnx({ reps: opts.reps, threads: report.threads }, log);

@@ -10,9 +10,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { tf } from '@convlens/core/engine/backend';
-import { getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { scores } from '@convlens/core/methods/explain/common';
+import { getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { loadModel } from '../io/model-io.ts';
+import { formatKernelProfile, type KernelProfile, profileMobilenetKernels } from './kernel-profile.ts';
 import { findPeerScript, PEER_PYTHON } from './peer.ts';
 
 export const MOBILENET_ALPHAS = ['0.25', '0.75'] as const;
@@ -41,6 +42,8 @@ export interface MobilenetBench {
   rows: MobilenetBenchRow[];
   /** Why a model or the peer is missing. */
   notice?: string;
+  /** Per-kernel profiles (bench --profile). */
+  profiles?: KernelProfile[];
 }
 
 const MEASURES: { key: keyof MobilenetMeasures & string; kind: 'rate' | 'time' }[] = [
@@ -195,11 +198,12 @@ export function mobilenetRatios(ours: MobilenetMeasures, peer: MobilenetMeasures
 }
 
 export async function measureMobilenets(
-  opts: { reps: number; peer: boolean; threads: number },
+  opts: { reps: number; peer: boolean; threads: number; profile?: boolean },
   log: (line: string) => void,
 ): Promise<MobilenetBench> {
   const rows: MobilenetBenchRow[] = [];
   const notices: string[] = [];
+  const profiles: KernelProfile[] = [];
   const script = opts.peer ? findPeer() : undefined;
   if (opts.peer && !script) notices.push('peer_mobilenet.py not found (keep ../shared beside the repo)');
   for (const alpha of MOBILENET_ALPHAS) {
@@ -214,6 +218,10 @@ export async function measureMobilenets(
       model: `mobilenet_v1_${alpha}_224`,
       convlens: { ...(await measureMobilenetConvlens(model, opts.reps)) },
     };
+    if (opts.profile) {
+      log(`convlens: profiling MobileNet v1 ${alpha} kernel by kernel …`);
+      profiles.push(await profileMobilenetKernels(model, row.model));
+    }
     model.dispose();
     if (script) {
       log(`PyTorch peer: timing MobileNet v1 ${alpha} …`);
@@ -226,7 +234,11 @@ export async function measureMobilenets(
     }
     rows.push(row);
   }
-  return { rows, ...(notices.length ? { notice: notices.join('; ') } : {}) };
+  return {
+    rows,
+    ...(notices.length ? { notice: notices.join('; ') } : {}),
+    ...(profiles.length ? { profiles } : {}),
+  };
 }
 
 export function formatMobilenetBench(b: MobilenetBench): string[] {
@@ -258,5 +270,6 @@ export function formatMobilenetBench(b: MobilenetBench): string[] {
   if (peer) lines.push(`MobileNet peer: torch ${peer.torch}, ${peer.threads} threads`);
   for (const r of b.rows) if (r.peerError) lines.push(`${r.model}: ${r.peerError}`);
   if (b.notice) lines.push(`MobileNet: ${b.notice}`);
+  for (const p of b.profiles ?? []) lines.push('', ...formatKernelProfile(p));
   return lines;
 }

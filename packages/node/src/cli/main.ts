@@ -145,6 +145,7 @@ program
   .option('--no-peer', 'skip the PyTorch peer')
   .option('--onnx', 'also time torchvision ResNet-18, SqueezeNet via ONNX vs PyTorch (python3-torch)')
   .option('--no-mobilenet', 'skip MobileNet v1 0.25/0.75 (../shared/models) vs peer_mobilenet.py')
+  .option('--profile', 'profile the MobileNet passes kernel by kernel (GFLOP/s, GB/s, overhead)')
   .option('--out-dir <dir>', 'where to write the JSON result', 'bench/results')
   .option('--json', 'print the result as JSON on stdout')
   .option(
@@ -173,6 +174,7 @@ program
           json: !!o.json,
           onnx: !!o.onnx,
           mobilenet: o.mobilenet,
+          profile: !!o.profile,
         },
         log,
       );
