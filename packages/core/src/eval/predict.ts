@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LabelArray } from '../data/types.ts';
+import { inferenceTwin } from '../models/inference-twin.ts';
 import { scoreHead } from '../models/logits.ts';
 import {
   type Batches,
@@ -44,6 +45,8 @@ export async function* predictBatches(
   batches: Batches<InputBatch>,
 ): AsyncGenerator<BatchPrediction> {
   const head = scoreHead(model);
+  // conv + batch norm + relu chains folded (the scores are the same to float rounding).
+  const net = inferenceTwin(head.net);
   const shape = modelInputShape(model);
   const k = modelNumClasses(model);
   let offset = 0;
@@ -51,7 +54,7 @@ export async function* predictBatches(
   for await (const batch of batches) {
     const labelled = batch.y !== undefined;
     checkBatch(batch as Required<InputBatch>, shape, k, `prediction batch ${index + 1}`, labelled);
-    const out = tf.tidy(() => head.net.apply(imagesTensor(batch, shape), { training: false }) as tf.Tensor);
+    const out = tf.tidy(() => net.apply(imagesTensor(batch, shape), { training: false }) as tf.Tensor);
     const scores = (await out.data()) as Float32Array;
     out.dispose();
     const labels = labelled ? batch.y!.slice(0, batch.size) : undefined;
