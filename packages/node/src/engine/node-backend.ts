@@ -7,6 +7,8 @@ import os from 'node:os';
 import { resolveNodeBackend } from './native.ts';
 import { defaultThreads, enableWasmThreads } from './wasm-threads.ts';
 
+const MAX_WASM_THREADS = 8;
+
 export interface NodeBackendOptions {
   /** --threads, when given: wins over everything. */
   threads?: number;
@@ -27,7 +29,8 @@ export function wasmThreadsFor(
 ): number {
   if (threads !== undefined) return threads;
   if (env.CONVLENS_THREADS !== undefined && env.CONVLENS_THREADS !== '') return defaultThreads(env);
-  return nativeMissing ? Math.max(1, os.availableParallelism?.() ?? os.cpus().length) : 1;
+  // tfjs's build pre-starts 8 pool workers and runs at most 8 threads: more cores are not used.
+  return nativeMissing ? Math.min(MAX_WASM_THREADS, Math.max(1, os.availableParallelism())) : 1;
 }
 
 /**
