@@ -22,6 +22,8 @@ export const BROWSER_GOALS = { all_methods_s: 30, gradcam_s: 0.3, maps_s: 1 };
 
 export interface BrowserMethodRow {
   seconds?: number;
+  /** Explain click → this method's map shown (methods run cheapest family first). */
+  done_s?: number;
   error?: string;
   /** Every value of the map finite, and the map not constant (max > min). */
   finite?: boolean;
@@ -196,7 +198,12 @@ export async function measureBrowser(
     for (const [id, m] of Object.entries(explain.methods as Record<string, any>)) {
       methods[id] = m.error
         ? { error: m.error }
-        : { seconds: round(m.seconds), finite: m.finite, nonConstant: m.max > m.min };
+        : {
+            seconds: round(m.seconds),
+            done_s: round(m.doneMs / 1000, 2),
+            finite: m.finite,
+            nonConstant: m.max > m.min,
+          };
     }
     const maps_s = round(mapsMs / 1000);
     const all_methods_s = round(explain.totalMs / 1000, 2);
@@ -272,10 +279,11 @@ export function formatBrowserBench(b: BrowserBench): string[] {
       String(b.all_methods_s),
       `≤ ${BROWSER_GOALS.all_methods_s} ${goal(b.goals.all_methods)}`,
     ],
+    // In the order they ran (cheap ones first), each with when its map was on screen.
     ...Object.entries(b.methods).map(([id, m]) => [
       `  ${id}`,
       m.error ? `error: ${m.error}` : `${m.seconds}`,
-      m.error || (m.finite && m.nonConstant) ? '' : 'blank or non-finite map',
+      m.error || (m.finite && m.nonConstant) ? `shown at ${m.done_s} s` : 'blank or non-finite map',
     ]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

@@ -6,6 +6,8 @@
  */
 export interface MethodTiming {
   seconds?: number;
+  /** Explain click → this map's result in the page. */
+  doneMs?: number;
   error?: string;
   /** Every map value finite, and its range. */
   finite?: boolean;
