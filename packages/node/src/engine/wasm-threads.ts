@@ -25,9 +25,10 @@ const PRELUDE =
   "require$$4=require('os');var commonjsGlobal=globalThis;\n";
 
 /**
- * Threads to use: CONVLENS_THREADS when set ('all' = every core), else 1. Opt-in for now: under
- * heavy load a threaded CLI run was seen to stall (a pending promise never settling), not yet
- * understood; single-threaded never did.
+ * Threads asked for by CONVLENS_THREADS ('all' = every core), else 1. The CLI's own choice (every
+ * core when native kernels are missing) is engine/node-backend.ts's. A threaded CLI run was once
+ * seen to stall under heavy load in CI; not reproduced since (full and quick labs, 24 start-ups and
+ * 900 dynamic imports between threaded kernels, at load 7–14 on 2 cores: all finished and exited).
  */
 export function defaultThreads(env = process.env): number {
   const v = env.CONVLENS_THREADS;
