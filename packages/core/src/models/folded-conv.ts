@@ -71,15 +71,33 @@ export class FoldedConv extends tf.layers.Layer {
   static className = 'ConvlensFoldedConv';
   private readonly layers: AnyLayer[];
   private readonly activations: unknown[];
+  /** The chain's weights: conv kernel and bias, then gamma, beta, moving mean and variance. */
+  private readonly sources: tf.LayerVariable[];
+  private readonly geometry: ConvGeometry;
   private folded: Folded | null = null;
 
   constructor(private readonly chain: ConvChain) {
     super({ name: (chain.act ?? chain.bn ?? chain.conv).name, trainable: false });
-    this.layers = [chain.conv, chain.bn, chain.act].filter((l): l is AnyLayer => !!l);
+    const { conv, bn } = chain;
+    this.layers = [conv, bn, chain.act].filter((l): l is AnyLayer => !!l);
     this.activations = this.layers.map((l) => l.activation);
+    const depthwise = conv.getClassName() === 'DepthwiseConv2D';
+    this.sources = [
+      depthwise ? conv.depthwiseKernel : conv.kernel,
+      conv.bias,
+      bn?.gamma,
+      bn?.beta,
+      bn?.movingMean,
+      bn?.movingVariance,
+    ].filter((v) => v != null);
+    this.geometry = {
+      depthwise,
+      strides: conv.strides as [number, number],
+      pad: conv.padding as 'same' | 'valid',
+      activation: chain.activation,
+    };
     this.built = true;
     // model.dispose() disposes the conv layer: the folded copy of its weights goes with it.
-    const conv = chain.conv;
     const dispose = conv.dispose.bind(conv);
     conv.dispose = () => {
       this.release();
@@ -98,22 +116,14 @@ export class FoldedConv extends tf.layers.Layer {
     this.folded = null;
   }
 
-  /** The chain's variables: conv kernel and bias, then gamma, beta, moving mean and variance. */
-  private variables(): tf.Variable[] {
-    const { conv, bn } = this.chain;
-    const k = conv.getClassName() === 'DepthwiseConv2D' ? conv.depthwiseKernel : conv.kernel;
-    return [k, conv.bias, bn?.gamma, bn?.beta, bn?.movingMean, bn?.movingVariance]
-      .filter((v) => v != null)
-      .map((v) => v.read() as tf.Variable);
-  }
-
   /** Folding is exact for this call: inference, nothing patched, no weight differentiated. */
   private canFold(kwargs: Record<string, unknown>): boolean {
     if (kwargs?.training) return false;
     for (const [i, l] of this.layers.entries()) {
       if (l.call !== protoCall(l) || l.activation !== this.activations[i]) return false;
     }
-    return !this.variables().some((v) => isGradientSource(v));
+    for (const v of this.sources) if (isGradientSource(v.read() as tf.Variable)) return false;
+    return true;
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[] {
@@ -124,7 +134,7 @@ export class FoldedConv extends tf.layers.Layer {
     const filter = f.filter.tensor() as tf.Tensor4D;
     const bias = f.bias.tensor() as tf.Tensor1D;
     try {
-      return foldedConvOp(x, filter, bias, this.geometry());
+      return foldedConvOp(x, filter, bias, this.geometry);
     } finally {
       // The gradient keeps its own reference (saved by the op).
       filter.dispose();
@@ -132,26 +142,14 @@ export class FoldedConv extends tf.layers.Layer {
     }
   }
 
-  private geometry(): ConvGeometry {
-    const { conv } = this.chain;
-    return {
-      depthwise: conv.getClassName() === 'DepthwiseConv2D',
-      strides: conv.strides as [number, number],
-      pad: conv.padding as 'same' | 'valid',
-      activation: this.chain.activation,
-    };
-  }
-
   /** The folded filter and bias, recomputed when a source variable has new data. */
   private fold(): Folded {
-    const vars = this.variables();
-    const ids = vars.map((v) => (v as unknown as { dataId: unknown }).dataId);
+    const ids = this.sources.map((v) => (v.read() as unknown as { dataId: unknown }).dataId);
     if (this.folded && ids.every((id, i) => id === this.folded?.sources[i])) return this.folded;
     const { conv, bn } = this.chain;
-    const depthwise = conv.getClassName() === 'DepthwiseConv2D';
-    const kernel = (depthwise ? conv.depthwiseKernel : conv.kernel).read() as tf.Tensor4D;
+    const kernel = this.sources[0].read() as tf.Tensor4D;
     const [, , ci, last] = kernel.shape;
-    const co = depthwise ? ci * last : last;
+    const co = this.geometry.depthwise ? ci * last : last;
     const w = kernel.dataSync() as Float32Array;
     const b0 = conv.bias ? (conv.bias.read().dataSync() as Float32Array) : new Float32Array(co);
     const scale = new Float32Array(co).fill(1);
