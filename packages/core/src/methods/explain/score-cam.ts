@@ -7,6 +7,10 @@
  * Variant: pytorch-grad-cam's ScoreCAM, w = softmax over channels of the target's score (the logit
  * when the model has a `logits` layer, else its output). The paper's baseline subtraction
  * (score increase over an all-masked input) does not change a softmax over channels, so it is skipped.
+ *
+ * `channels: N` is Faster-Score-CAM (tf-keras-vis's max_N; Score-CAM authors' "faster version"): only
+ * the N channels whose activation maps vary most are scored, the rest get weight 0 (N forwards instead
+ * of K). Said in the map's warnings, since the map is then an approximation.
  */
 import * as tf from '@tensorflow/tfjs';
 import { camMethod } from './cam-base.ts';
@@ -15,6 +19,8 @@ import { scores, upsample } from './common.ts';
 export interface ScoreCamOptions {
   /** Masked copies per forward pass (default 32). */
   batch?: number;
+  /** Score only the N channels of largest activation variance (Faster-Score-CAM; default: all). */
+  channels?: number;
 }
 
 const subModels = new WeakMap<tf.LayersModel, Map<string, tf.LayersModel>>();
@@ -69,6 +75,16 @@ async function channelScores(
   return out;
 }
 
+/** Indices of the n channels of [h, w, K] activations with the largest variance over h·w. */
+async function topVarianceChannels(a: tf.Tensor3D, n: number): Promise<number[]> {
+  const v = tf.tidy(() => tf.moments(a, [0, 1]).variance);
+  const vs = (await v.data()) as Float32Array;
+  v.dispose();
+  return Array.from(vs.keys())
+    .sort((x, y) => vs[y] - vs[x] || x - y)
+    .slice(0, n);
+}
+
 export const scoreCam = camMethod<ScoreCamOptions>({
   id: 'scorecam',
   title: 'Score-CAM',
@@ -78,32 +94,51 @@ export const scoreCam = camMethod<ScoreCamOptions>({
     const batch = o.batch ?? 32;
     if (!(Number.isInteger(batch) && batch >= 1))
       throw new Error(`batch must be a positive integer, got ${batch}`);
+    if (o.channels !== undefined && !(Number.isInteger(o.channels) && o.channels >= 1))
+      throw new Error(`channels must be a positive integer, got ${o.channels}`);
   },
   async compute({ model, input, targets, layer, options }) {
     const l = layer as tf.layers.Layer;
     const n = input.shape[0];
     const acts = tf.tidy(() => activationModel(model, l).apply(input, { training: false }) as tf.Tensor4D);
     const K = acts.shape[3];
+    const N = Math.min(K, options.channels ?? K);
     const weights = new Float32Array(n * K);
+    const warnings: string[][] = Array.from({ length: n }, () => []);
     try {
       for (let i = 0; i < n; i++) {
         const [a, image] = tf.tidy(() => [
           tf.squeeze(tf.slice(acts, i, 1), [0]),
           tf.squeeze(tf.slice(input, i, 1), [0]),
         ]) as [tf.Tensor3D, tf.Tensor3D];
+        let picked: tf.Tensor3D | null = null;
         try {
-          const s = await channelScores(model, image, a, targets[i], options.batch ?? 32);
+          // Faster-Score-CAM: the N channels of largest spatial variance (ties: the lower index).
+          const keep = N < K ? await topVarianceChannels(a, N) : null;
+          if (keep) picked = tf.tidy(() => tf.gather(a, keep, 2) as tf.Tensor3D);
+          const s = await channelScores(model, image, picked ?? a, targets[i], options.batch ?? 32);
           const w = tf.tidy(() => tf.softmax(tf.tensor1d(s)));
-          weights.set((await w.data()) as Float32Array, i * K);
+          const wv = (await w.data()) as Float32Array;
           w.dispose();
+          if (keep) {
+            keep.forEach((k, j) => {
+              weights[i * K + k] = wv[j];
+            });
+            warnings[i].push(
+              `Faster-Score-CAM: ${N} of ${K} channels scored (largest activation variance), the rest weighted 0`,
+            );
+          } else weights.set(wv, i * K);
         } finally {
           tf.dispose([a, image]);
+          picked?.dispose();
         }
       }
       return {
         weighted: tf.tidy(() => tf.mul(acts, tf.tensor4d(weights, [n, 1, 1, K])) as tf.Tensor4D),
+        warnings,
         meta: {
-          evaluations: n * K,
+          evaluations: n * N,
+          channelsScored: N,
           channelWeights: Array.from({ length: n }, (_, i) =>
             Array.from(weights.subarray(i * K, (i + 1) * K)),
           ),
