@@ -141,6 +141,58 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
       expect((counts.FusedConv2D ?? 0) + (counts.FusedDepthwiseConv2D ?? 0)).toBe(3);
     });
 
+    it('runs a lone conv (a residual branch, as ONNX exports leave after folding batch norm) folded too', async () => {
+      const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+      const input = tf.input({ shape: [8, 8, 3] });
+      const a = tf.layers
+        .conv2d({
+          filters: 6,
+          kernelSize: 3,
+          padding: 'same',
+          kernelInitializer: init(5),
+          biasInitializer: 'ones',
+        })
+        .apply(input) as tf.SymbolicTensor;
+      const b = tf.layers
+        .conv2d({ filters: 6, kernelSize: 1, useBias: false, kernelInitializer: init(6) })
+        .apply(input) as tf.SymbolicTensor;
+      let h = tf.layers.add().apply([a, b]) as tf.SymbolicTensor;
+      h = tf.layers.reLU().apply(h) as tf.SymbolicTensor;
+      h = tf.layers.flatten().apply(h) as tf.SymbolicTensor;
+      const net = tf.model({
+        inputs: input,
+        outputs: tf.layers.dense({ units: 4 }).apply(h) as tf.SymbolicTensor,
+      });
+      try {
+        const chains = [...findChains(net).values()].map(({ chain }) => [
+          chain.bn ?? null,
+          chain.act ?? null,
+          chain.activation,
+        ]);
+        expect(chains).toEqual([
+          [null, null, 'linear'],
+          [null, null, 'linear'],
+        ]);
+        const xi = tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 11);
+        const twin = inferenceTwin(net);
+        expect(twin).not.toBe(net);
+        const ya = net.predict(xi) as tf.Tensor;
+        const yb = twin.predict(xi) as tf.Tensor;
+        expect(maxDiff(ya, yb)).toBeLessThan(1e-5);
+        const ga = inputGrad(net, xi);
+        const gb = inputGrad(twin, xi);
+        expect(tf.tidy(() => tf.max(tf.abs(ga)).dataSync()[0])).toBeGreaterThan(1e-3);
+        expect(maxDiff(ga, gb)).toBeLessThan(1e-6);
+        // Neither the filter nor the bias gradient of the folded convs is formed (no fill, no bias sum).
+        const counts = await kernelsOf(() => inputGrad(twin, xi));
+        expect(counts.Conv2DBackpropInput ?? 0).toBe(2);
+        expect((counts.Conv2DBackpropFilter ?? 0) + (counts.Fill ?? 0)).toBe(0);
+        tf.dispose([xi, ya, yb, ga, gb]);
+      } finally {
+        net.dispose();
+      }
+    });
+
     it('gives the maps folding off gives: saliency, Grad-CAM at a chain end and inside one, guided backprop', async () => {
       for (const [method, layer] of [
         ['saliency', undefined],
@@ -199,8 +251,9 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
         await mapOf('gradcam', fresh, x, 'pw_relu');
       }
       expect(tf.memory().numTensors).toBe(before);
-      // The folded weights stay in the backend (3 chains × filter and bias) and go with the model.
-      expect(dataIds()).toBe(ids + 6);
+      // The folded weights stay in the backend (2 chains with a batch norm × filter and bias; the
+      // third, conv → relu6, runs on the conv's own weights) and go with the model.
+      expect(dataIds()).toBe(ids + 4);
       fresh.dispose();
       expect(dataIds()).toBe(ids - weights);
     });
@@ -273,13 +326,13 @@ describe('activation gradient and tape pause', () => {
 });
 
 describe.skipIf(!existsSync(join(MOBILENET, 'model.json')))('ImageNet MobileNet 0.25', () => {
-  it('folds its 27 chains; scores, saliency and Grad-CAM agree with the unfolded model', async () => {
+  it('folds its 27 conv-BN-relu6 chains and the logits conv; scores, saliency and Grad-CAM agree with the unfolded model', async () => {
     await initBackend('wasm');
     registerNativeKernels();
     const { model } = await loadModel(MOBILENET);
     try {
       const net = scoreHead(model).net;
-      expect(findChains(net).size).toBe(27);
+      expect(findChains(net).size).toBe(28);
       const x = tf.randomUniform([1, 224, 224, 3], -1, 1, 'float32', 3) as tf.Tensor4D;
       const a = net.predict(x) as tf.Tensor;
       const b = scores(model, x);

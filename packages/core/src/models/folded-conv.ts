@@ -1,6 +1,6 @@
 /**
- * One layer standing for a chain conv → batch norm → relu/relu6 (or conv → batch norm, or
- * conv → relu) at inference: the batch norm folded into the conv's weights and bias, the activation
+ * One layer standing for a chain conv → batch norm → relu/relu6 (or conv → batch norm, conv → relu,
+ * or a conv alone) at inference: the batch norm folded into the conv's weights and bias, the activation
  * a post-op of the conv kernel (oneDNN applies it in the same pass), as PyTorch's freeze and oneDNN's
  * graph fusion do. Its gradient with respect to the input is the activation mask times the conv's
  * input gradient with the folded filter: no batch-norm or activation kernels in either direction.
@@ -21,7 +21,10 @@ import { ResidentTensor } from '../engine/resident-tensor.ts';
 type AnyLayer = tf.layers.Layer & Record<string, any>;
 export type FoldActivation = 'linear' | 'relu' | 'relu6';
 
-/** A foldable chain: the conv, its batch norm (if any), its activation layer (if any). */
+/**
+ * A foldable chain: the conv, its batch norm (if any), its activation layer (if any). A conv alone
+ * still gains: its input gradient skips the filter and bias gradients tfjs's fused conv forms.
+ */
 export interface ConvChain {
   conv: AnyLayer;
   bn?: AnyLayer;
@@ -130,6 +133,12 @@ export class FoldedConv extends tf.layers.Layer {
     if (!this.canFold(kwargs))
       return this.layers.reduce<tf.Tensor | tf.Tensor[]>((x, l) => l.call(x, kwargs), inputs);
     const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    const { conv, bn } = this.chain;
+    if (!bn && conv.bias) {
+      // Nothing to fold: the conv's own weights, without a copy (the activation still fuses).
+      const filter = this.sources[0].read() as tf.Tensor4D;
+      return foldedConvOp(x, filter, conv.bias.read() as tf.Tensor1D, this.geometry);
+    }
     const f = this.fold();
     const filter = f.filter.tensor() as tf.Tensor4D;
     const bias = f.bias.tensor() as tf.Tensor1D;

@@ -1,6 +1,7 @@
 /**
  * A model's inference twin: the same graph, computing the same scores, in which every chain
- * conv → batch norm → relu/relu6 runs as one folded conv (models/folded-conv.ts). Every other layer
+ * conv → batch norm → relu/relu6 runs as one folded conv (models/folded-conv.ts), and every other
+ * conv as the same op without the fold. Every other layer
  * is a thin stand-in that calls the original layer's own `call` with the original's variables, so
  * the twin never holds stale weights, and a method that patches a layer's `call` to capture or edit
  * its output (layer-gradients.ts, layer-forward.ts, guided backprop, DeepLIFT, LRP) sees its patch
@@ -112,7 +113,7 @@ export function findChains(net: tf.LayersModel): Map<number, { chain: ConvChain;
       chain.activation = act;
       out = next.outputTensors[0];
     }
-    if (chain.bn || chain.act) chains.set(out.id, { chain, input: node.inputTensors[0] });
+    chains.set(out.id, { chain, input: node.inputTensors[0] });
   }
   return chains;
 }
