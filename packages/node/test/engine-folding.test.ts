@@ -141,7 +141,7 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
       expect((counts.FusedConv2D ?? 0) + (counts.FusedDepthwiseConv2D ?? 0)).toBe(3);
     });
 
-    it('runs a lone conv (a residual branch, as ONNX exports leave after folding batch norm) folded too', async () => {
+    it('runs lone convs folded too: with their own relu (Keras style), or linear (a residual branch)', async () => {
       const init = (seed: number) => tf.initializers.glorotUniform({ seed });
       const input = tf.input({ shape: [8, 8, 3] });
       const a = tf.layers
@@ -149,8 +149,9 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
           filters: 6,
           kernelSize: 3,
           padding: 'same',
+          activation: 'relu',
           kernelInitializer: init(5),
-          biasInitializer: 'ones',
+          biasInitializer: 'zeros',
         })
         .apply(input) as tf.SymbolicTensor;
       const b = tf.layers
@@ -170,7 +171,7 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
           chain.activation,
         ]);
         expect(chains).toEqual([
-          [null, null, 'linear'],
+          [null, null, 'relu'],
           [null, null, 'linear'],
         ]);
         const xi = tf.randomUniform([2, 8, 8, 3], -1, 1, 'float32', 11);
@@ -187,6 +188,17 @@ function suite(label: string, setup: () => Promise<void>, teardown: () => void) 
         const counts = await kernelsOf(() => inputGrad(twin, xi));
         expect(counts.Conv2DBackpropInput ?? 0).toBe(2);
         expect((counts.Conv2DBackpropFilter ?? 0) + (counts.Fill ?? 0)).toBe(0);
+        expect(counts.Relu ?? 0).toBe(1); // the Add's relu layer; the conv's own relu is a post-op
+        // Methods that replace the relu gradient see the conv's own relu as before.
+        for (const method of ['guided-backprop', 'deconvnet', 'saliency']) {
+          setFolding(false);
+          const plain = await mapOf(method, net, xi as tf.Tensor4D);
+          setFolding(true);
+          const folded = await mapOf(method, net, xi as tf.Tensor4D);
+          const scale = Math.max(...plain.map((m) => Math.max(...m.map(Math.abs))));
+          expect(scale, method).toBeGreaterThan(0);
+          expect(mapsDiff(plain, folded) / scale, method).toBeLessThan(1e-5);
+        }
         tf.dispose([xi, ya, yb, ga, gb]);
       } finally {
         net.dispose();

@@ -37,12 +37,17 @@ const CONVS = new Set(['Conv2D', 'DepthwiseConv2D']);
 const ones = (v: number | number[] | undefined) =>
   Array.isArray(v) ? v.every((d) => d === 1) : v == null || v === 1;
 
-/** Whether a conv layer can head a folded chain: NHWC, undilated, linear activation, built. */
-export function foldableConv(l: AnyLayer): boolean {
-  if (!CONVS.has(l.getClassName()) || !l.built) return false;
-  if (l.dataFormat !== 'channelsLast' || !ones(l.dilationRate)) return false;
-  if (l.padding !== 'same' && l.padding !== 'valid') return false;
-  return l.activation?.getClassName?.() === 'linear';
+/**
+ * Whether a conv layer can head a folded chain (NHWC, undilated, built), and the activation it
+ * applies itself: 'linear' (a batch norm and an activation layer may follow), relu or relu6 (the
+ * chain is the conv alone, its activation a post-op). null when it cannot.
+ */
+export function foldableConv(l: AnyLayer): FoldActivation | null {
+  if (!CONVS.has(l.getClassName()) || !l.built) return null;
+  if (l.dataFormat !== 'channelsLast' || !ones(l.dilationRate)) return null;
+  if (l.padding !== 'same' && l.padding !== 'valid') return null;
+  const act = l.activation?.getClassName?.();
+  return act === 'linear' || act === 'relu' || act === 'relu6' ? act : null;
 }
 
 /** Whether a batch norm layer normalizes the last axis of a rank-4 tensor. */

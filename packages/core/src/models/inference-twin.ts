@@ -98,9 +98,15 @@ export function findChains(net: tf.LayersModel): Map<number, { chain: ConvChain;
   const chains = new Map<number, { chain: ConvChain; input: Sym }>();
   for (const node of nodes) {
     const conv = node.outboundLayer;
-    if (!foldableConv(conv) || !single(conv) || node.inputTensors.length !== 1) continue;
+    const own = foldableConv(conv);
+    if (!own || !single(conv) || node.inputTensors.length !== 1) continue;
     let out = node.outputTensors[0];
-    const chain: ConvChain = { conv, activation: 'linear' };
+    const chain: ConvChain = { conv, activation: own };
+    if (own !== 'linear') {
+      // The conv's own relu: a batch norm after it does not fold into the weights.
+      chains.set(out.id, { chain, input: node.inputTensors[0] });
+      continue;
+    }
     let next = only(out);
     if (next && foldableBatchNorm(next.outboundLayer) && single(next.outboundLayer)) {
       chain.bn = next.outboundLayer;
