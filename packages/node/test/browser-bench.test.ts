@@ -62,5 +62,12 @@ describe.skipIf(!hasChromium || !MOBILENET || !existsSync(COFFEE))('convlens ben
       expect(Number.isFinite(t) && t > 0).toBe(true);
     }
     expect(b.maps_probe_s).toBeLessThan(b.maps_s);
+    // The maps were timed once the layer grids in view had drawn (MapGrid draws those on screen).
+    expect(b.maps_grids).toBeGreaterThan(0);
+    // 224² input: the expensive methods ran at the explorer's quick budgets, and say which.
+    expect(b.methods.scorecam.budget).toMatch(/^24 channels .*Faster-Score-CAM/);
+    expect(b.methods.ig.budget).toBe('12 path steps');
+    expect(b.methods.occlusion.budget).toBe('32px windows, stride 32');
+    expect(b.methods.gradcam.budget).toBeUndefined();
   }, 150_000);
 });

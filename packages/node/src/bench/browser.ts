@@ -25,6 +25,8 @@ export interface BrowserMethodRow {
   /** Explain click → this method's map shown (methods run cheapest family first). */
   done_s?: number;
   error?: string;
+  /** The explorer's interactive budget it ran at (packages/web/src/lib/budgets.ts), if it has one. */
+  budget?: string;
   /** Every value of the map finite, and the map not constant (max > min). */
   finite?: boolean;
   nonConstant?: boolean;
@@ -57,8 +59,10 @@ export interface BrowserBench {
   maps_probe_s: number;
   /** Of which the upload (the server fits the photo to 224×224, the page decodes its PNG). */
   maps_upload_s: number;
-  /** Of which drawing them (Svelte's update, the canvases, one frame). */
+  /** Of which drawing them (Svelte's update, the layer grids in view, one frame). */
   maps_draw_s: number;
+  /** Layer grids drawn when the maps were timed (those in view; the rest draw when scrolled to). */
+  maps_grids: number;
   /** Grad-CAM's seconds in the Explain run (the first method, cold) and the median of warm runs alone. */
   gradcam_s: number;
   gradcam_warm_s: number;
@@ -163,10 +167,11 @@ export async function measureBrowser(
     const warmupMs = await waitFor(page, () => (window as any).convlens.timings.warmupMs, timeout, errors);
     await page.locator('[data-testid=upload]').setInputFiles(image);
     const mapsMs = await waitFor(page, () => (window as any).convlens.timings.mapsMs, timeout, errors);
-    const [mapsProbeMs, uploadMs, drawMs]: number[] = await page.evaluate(() => [
+    const [mapsProbeMs, uploadMs, drawMs, mapsGrids]: number[] = await page.evaluate(() => [
       (window as any).convlens.timings.mapsProbeMs,
       (window as any).convlens.timings.uploadMs,
       (window as any).convlens.timings.mapsDrawMs,
+      (window as any).convlens.timings.mapsGrids ?? 0,
     ]);
     log(`browser: maps ${round(mapsMs / 1000)} s after the upload; Explain …`);
 
@@ -201,6 +206,7 @@ export async function measureBrowser(
         : {
             seconds: round(m.seconds),
             done_s: round(m.doneMs / 1000, 2),
+            ...(m.budget ? { budget: m.budget } : {}),
             finite: m.finite,
             nonConstant: m.max > m.min,
           };
@@ -226,6 +232,7 @@ export async function measureBrowser(
       maps_probe_s: round(mapsProbeMs / 1000),
       maps_upload_s: round(uploadMs / 1000),
       maps_draw_s: round(drawMs / 1000),
+      maps_grids: mapsGrids,
       gradcam_s,
       gradcam_warm_s: round(median(warm)),
       all_methods_s,
@@ -267,7 +274,7 @@ export function formatBrowserBench(b: BrowserBench): string[] {
     ['maps after upload (s)', String(b.maps_s), `≤ ${BROWSER_GOALS.maps_s} ${goal(b.goals.maps)}`],
     ['  of which the upload (s)', String(b.maps_upload_s), ''],
     ['  of which the probe (s)', String(b.maps_probe_s), ''],
-    ['  of which drawing (s)', String(b.maps_draw_s), ''],
+    ['  of which drawing (s)', String(b.maps_draw_s), `${b.maps_grids} layer grids in view`],
     [
       'Grad-CAM, in Explain (s)',
       String(b.gradcam_s),
@@ -283,7 +290,7 @@ export function formatBrowserBench(b: BrowserBench): string[] {
     ...Object.entries(b.methods).map(([id, m]) => [
       `  ${id}`,
       m.error ? `error: ${m.error}` : `${m.seconds}`,
-      m.error || (m.finite && m.nonConstant) ? `shown at ${m.done_s} s` : 'blank or non-finite map',
+      `${m.error || (m.finite && m.nonConstant) ? `shown at ${m.done_s} s` : 'blank or non-finite map'}${m.budget ? ` (${m.budget})` : ''}`,
     ]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

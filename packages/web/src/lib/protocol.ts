@@ -80,7 +80,17 @@ export type Request =
     }
   | { type: 'weights'; layer: string; filter: number }
   | { type: 'maximize'; settings: MaxSettings }
-  | { type: 'explain'; method: string; pixels: Float32Array; target: number; layer?: string }
+  | {
+      type: 'explain';
+      method: string;
+      pixels: Float32Array;
+      target: number;
+      layer?: string;
+      /** 'explorer' (default): the interactive budget of budgets.ts; 'full': core's default budget. */
+      budget?: 'explorer' | 'full';
+      /** Method options instead of either budget (tests, benchmarks). */
+      options?: Record<string, unknown>;
+    }
   | { type: 'stop'; target: number }
   /** tfjs's live tensor count in the worker (tests check it does not grow). */
   | { type: 'memory' };
@@ -114,6 +124,10 @@ export interface ExplainResult {
   layer?: string;
   warnings: string[];
   seconds: number;
+  /** The budget the map was computed with ("6 noisy samples"), when the method has budgets. */
+  budget?: string;
+  /** The full budget a refine would use, when this map was computed at the interactive one. */
+  refine?: string;
 }
 
 export type Reply =

@@ -9,6 +9,8 @@ export interface MethodTiming {
   /** Explain click → this map's result in the page. */
   doneMs?: number;
   error?: string;
+  /** The budget the map was computed with (budgets.ts), when the method has one. */
+  budget?: string;
   /** Every map value finite, and its range. */
   finite?: boolean;
   min?: number;
@@ -29,6 +31,9 @@ export interface PageTimings {
   mapsProbeMs?: number;
   /** Of which drawing the maps (Svelte's update, the canvases, one frame). */
   mapsDrawMs?: number;
+  /** Layer grids drawn so far (MapGrid draws those on screen), and how many when mapsMs was taken. */
+  gridsDrawn?: number;
+  mapsGrids?: number;
   explain?: {
     start: number;
     /** The class explained. */

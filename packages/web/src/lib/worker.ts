@@ -23,6 +23,7 @@ import { modelShardUrl } from '@convlens/core/models/shard-url';
 import '@tensorflow/tfjs-backend-webgpu';
 import { getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { webglRenderer, webglVerdict, webgpuAdapter } from './backend-choice.ts';
+import { methodBudget } from './budgets.ts';
 import { modelInput } from './input.ts';
 import type {
   ActmaxFrame,
@@ -179,12 +180,6 @@ function applicableMethods(model: tf.LayersModel) {
   return explainMethods().filter((m) => m.id !== 'cam' || hasCamHead);
 }
 
-/** Interactive budgets for the sampling methods (their defaults are sized for offline photos). */
-const METHOD_OPTIONS: Record<string, Record<string, unknown>> = {
-  lime: { samples: 300 },
-  'kernel-shap': { samples: 300 },
-};
-
 async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta> {
   const engine = await startBackend(req.backend);
   const { graph } = await checkModelFiles(req.modelUrl);
@@ -242,36 +237,38 @@ async function predict(pixels: Float32Array, slot?: 'main' | 'timeline'): Promis
   return probs;
 }
 
+/**
+ * Every layer's first `maxChannels` maps, channel-major. The layers' outputs are read back whole and
+ * the first channels picked out in JS in one pass (with the range): slicing and transposing ~30
+ * layers as tfjs ops cost MobileNet as much as its forward pass.
+ */
 async function probe(req: Extract<Request, { type: 'probe' }>): Promise<LayerMaps[]> {
   const l = get(req.slot);
   const layers = resolveProbeLayers(l.model, req.layers);
-  const outs = tf.tidy(() => {
-    const x = toInput(l, req.pixels);
-    return probeTensors(l.model, layers, x).map((t, i) => {
-      const layer = layers[i];
-      const k = Math.min(req.maxChannels, layer.shape[layer.shape.length - 1]);
-      if (layer.spatial) {
-        const [h, w] = layer.shape;
-        // [1, h, w, c] → first k channels, channel-major [k, h, w].
-        return t.slice([0, 0, 0, 0], [1, h, w, k]).reshape([h, w, k]).transpose([2, 0, 1]);
-      }
-      return t.reshape([-1]).slice(0, k);
-    });
-  });
+  const outs = tf.tidy(() => probeTensors(l.model, layers, toInput(l, req.pixels)));
   try {
     const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
     return layers.map((layer, i) => {
-      const v = data[i];
+      const C = layer.shape[layer.shape.length - 1];
+      const k = Math.min(req.maxChannels, C);
+      const hw = layer.spatial ? layer.shape[0] * layer.shape[1] : 1;
+      const src = data[i];
+      // [h·w, C] → the first k channels as [k, h·w].
+      const v = new Float32Array(k * hw);
       let min = Infinity;
       let max = -Infinity;
-      for (const x of v) {
-        if (x < min) min = x;
-        if (x > max) max = x;
+      for (let p = 0; p < hw; p++) {
+        const o = p * C;
+        for (let c = 0; c < k; c++) {
+          const x = src[o + c];
+          v[c * hw + p] = x;
+          if (x < min) min = x;
+          if (x > max) max = x;
+        }
       }
-      const channels = Math.min(req.maxChannels, layer.shape[layer.shape.length - 1]);
       return {
         ...layer,
-        channels,
+        channels: k,
         h: layer.spatial ? layer.shape[0] : 1,
         w: layer.spatial ? layer.shape[1] : 1,
         values: v,
@@ -361,6 +358,9 @@ async function explain(req: Extract<Request, { type: 'explain' }>): Promise<Expl
   const l = get();
   const method = getExplainMethod(req.method);
   const x = toInput(l, req.pixels);
+  // The interactive budget unless the page asked for the full one (budgets.ts); `options` override both.
+  const budget = methodBudget(method.id, l.shape[0], l.shape[1]);
+  const level = budget ? budget[req.budget ?? 'explorer'] : null;
   const t0 = performance.now();
   try {
     const e = await method.explain({
@@ -368,7 +368,7 @@ async function explain(req: Extract<Request, { type: 'explain' }>): Promise<Expl
       input: x,
       target: req.target,
       layer: req.layer,
-      options: METHOD_OPTIONS[method.id],
+      options: req.options ?? level?.options,
     });
     return {
       map: e.maps[0],
@@ -378,6 +378,8 @@ async function explain(req: Extract<Request, { type: 'explain' }>): Promise<Expl
       layer: e.layer,
       warnings: e.warnings[0] ?? [],
       seconds: (performance.now() - t0) / 1000,
+      budget: req.options ? undefined : level?.label,
+      refine: !req.options && budget && req.budget !== 'full' ? budget.full.label : undefined,
     };
   } finally {
     x.dispose();
@@ -410,7 +412,9 @@ self.onmessage = async (ev: MessageEvent<{ id: number; req: Request }>) => {
   const { id, req } = ev.data;
   try {
     const result = await handle(id, req);
-    post({ id, type: 'ok', result });
+    // Layer maps are megabytes: moved to the page, not copied.
+    const moved = req.type === 'probe' ? (result as LayerMaps[]).map((m) => m.values.buffer) : [];
+    post({ id, type: 'ok', result }, moved);
   } catch (err) {
     post({ id, type: 'error', message: (err as Error)?.message ?? String(err) });
   } finally {
