@@ -108,7 +108,7 @@ export function methodBudget(id: string, h: number, w: number): MethodBudget | n
     case 'scorecam':
       return {
         // Faster-Score-CAM (core's `channels`): the warning under the map names it too.
-        explorer: level({ channels: 24 }, '24 channels of largest variance (Faster-Score-CAM)'),
+        explorer: level({ channels: 24 }, '24 channels (Faster-Score-CAM)'),
         full: level({}, 'every channel'),
       };
     default:
