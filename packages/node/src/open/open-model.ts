@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { tf } from '@convlens/core/engine/backend';
+import { flattenNested } from '@convlens/core/models/flatten-nested';
 import { wrappedGraph } from '@convlens/core/models/graph-layers';
 import { type ScoreHead, scoreHead } from '@convlens/core/models/logits';
 import {
@@ -98,6 +99,8 @@ export async function openModel(source: string, o: OpenModelOptions = {}): Promi
   const imported = await importModel(source, {
     inputShape: o.inputShape ? parseInputShape(o.inputShape) : undefined,
   });
+  // A model holding models as layers (transfer learning) becomes flat: every layer is then a layer.
+  imported.model = flattenNested(imported.model);
   // Whatever is wrong with the model is found after its weights are loaded: free them before throwing.
   try {
     return await describeImported(source, imported, isDir ? source : url ? undefined : dirname(source), o);
@@ -151,6 +154,7 @@ async function findRunDir(source: string): Promise<string | undefined> {
 
 async function fromRun(source: string, dir: string, o: OpenModelOptions): Promise<OpenedModel> {
   const run = await loadRun(dir);
+  run.model = flattenNested(run.model);
   try {
     return await describeRun(source, run, dir, o);
   } catch (err) {

@@ -18,6 +18,7 @@ import {
 import { type MaximizeResult, maximize } from '@convlens/core/methods/actmax/optimize';
 import { explainMethods, getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { camHead } from '@convlens/core/models/cam-head';
+import { flattenNested } from '@convlens/core/models/flatten-nested';
 import { graphAsLayersModel, wrappedGraph } from '@convlens/core/models/graph-layers';
 import { modelShardUrl } from '@convlens/core/models/shard-url';
 import '@tensorflow/tfjs-backend-webgpu';
@@ -186,7 +187,7 @@ async function load(req: Extract<Request, { type: 'load' }>): Promise<ModelMeta>
   // A graph model has no layers of its own: wrapped as one layer, predictions and gradient methods work.
   const model = graph
     ? graphAsLayersModel(await tf.loadGraphModel(req.modelUrl), req.modelUrl)
-    : await tf.loadLayersModel(req.modelUrl);
+    : flattenNested(await tf.loadLayersModel(req.modelUrl));
   const s = model.inputs[0].shape;
   const shape = s.slice(1) as [number, number, number];
   const slot = req.slot ?? 'main';
