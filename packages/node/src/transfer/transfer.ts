@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import type { AugmentParams } from '@convlens/core/data/augment';
 import { tf } from '@convlens/core/engine/backend';
 import { modelFingerprint } from '@convlens/core/inspect/fingerprint';
+import { flattenNested } from '@convlens/core/models/flatten-nested';
 import type { Preprocess, PresetName } from '@convlens/core/preprocess/presets';
 import {
   type ImageItem,
@@ -83,7 +84,8 @@ export async function runTransfer(
 ): Promise<TransferSummary> {
   const head = parseHead(o.head);
   const folder = await scanImageFolder(o.dataset);
-  const { model: base } = await importModel(o.base);
+  // A base holding a model as a layer is cut by its inner layers' names.
+  const base = flattenNested((await importModel(o.base)).model);
   const extractor = cutAt(base, o.freezeUntil);
   const fineStart = o.fineTuneFrom ? extractor.layers.findIndex((l) => l.name === o.fineTuneFrom) : 0;
   if (fineStart < 0)
