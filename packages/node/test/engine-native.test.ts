@@ -121,6 +121,12 @@ describe.skipIf(!status.ok)(title, () => {
     await initBackend('wasm');
   });
 
+  it('keeps freed buffers up to 32 MB in the process on glibc (read-backs reuse pages, no page faults)', () => {
+    const glibc = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)
+      ?.header?.glibcVersionRuntime;
+    expect(nativeAddon().mallocTuned()).toBe(!!glibc);
+  });
+
   it('Conv2D and FusedConv2D (bias, relu) match cpu', async () => {
     for (const c of CONV_CASES) {
       const x = { data: rand(size(c.x)), shape: c.x };

@@ -58,6 +58,8 @@ export interface NativeAddon {
   compareScalar(x: Float32Array, s: number, out: Uint8Array, geom: Int32Array): string;
   /** dx[i] = dy[i] where 0 < y[i] < cap, else 0: the gradient of a relu/relu6 post-op from its output. */
   activationGrad(dy: Float32Array, y: Float32Array, dx: Float32Array, cap: number): string;
+  /** Whether loading the addon kept freed buffers up to 32 MB in the process (glibc's mallopt). */
+  mallocTuned(): boolean;
   /** The most OpenMP threads one op runs on (small ops run on one). */
   threads(): number;
   setThreads(n: number): number;
