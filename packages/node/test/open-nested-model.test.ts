@@ -92,6 +92,19 @@ function functionalNested(): tf.LayersModel {
   return tf.model({ inputs: input, outputs: h, name: 'fn' });
 }
 
+/** Sequential with the sub-model after a layer of its own: tfjs calls it as one layer there. */
+function sequentialLater(): tf.LayersModel {
+  const first = tf.layers.conv2d({
+    inputShape: [S, S, 3],
+    filters: 4,
+    kernelSize: 3,
+    padding: 'same',
+    name: 'stem',
+    kernelInitializer: init(12),
+  });
+  return tf.sequential({ name: 'later', layers: [first, convBnRelu('body', 4, 'body_', 13), ...head(14)] });
+}
+
 /** Two deep, with a name clash: outer(functional) → Sequential[sub-model, conv 'mixer'] → conv 'conv' → head. */
 function twoDeep(): tf.LayersModel {
   const inner = convBnRelu('inner', 3, '', 7); // layers 'conv', 'bn', 'relu'
@@ -173,6 +186,7 @@ describe('flattenNested', () => {
   for (const [what, build, layers, lastSpatial, chains] of [
     ['Sequential([sub-model, GAP, dense])', sequentialNested, 6, 'in_relu', 1],
     ['a functional model calling a sub-model in the middle', functionalNested, 8, 'post', 3],
+    ['Sequential([conv, sub-model, GAP, dense])', sequentialLater, 7, 'body_relu', 2],
     ['a two-deep nesting with clashing names', twoDeep, 8, 'conv', 3],
   ] as const) {
     it(`flattens ${what}: same scores, inner layers, no leaked tensors`, async () => {
