@@ -120,7 +120,10 @@ export function flattenNested(model: tf.LayersModel, o: { disposeOriginal?: bool
       // A layer that cannot be re-created from its config (not registered): used as it is.
       n = l;
       shared = true;
-      if (name !== l.name) delete renamed[name];
+      if (name !== l.name) {
+        delete aliases[renamed[name]];
+        delete renamed[name];
+      }
     }
     made.set(l, n);
     return n;
@@ -156,9 +159,9 @@ export function flattenNested(model: tf.LayersModel, o: { disposeOriginal?: bool
     };
     return (c.outputs as Sym[]).map(build);
   };
-  let outputs: tf.SymbolicTensor[];
+  let flat: tf.LayersModel;
   try {
-    outputs = replay(model, newInputs);
+    flat = tf.model({ inputs: newInputs, outputs: replay(model, newInputs), name: model.name });
   } catch {
     // A graph this cannot rebuild: the model as it is (nested layers then stay opaque).
     for (const [, n] of copies) if (n.built) n.dispose();
@@ -178,7 +181,6 @@ export function flattenNested(model: tf.LayersModel, o: { disposeOriginal?: bool
     if (n && !taken.has(s.name) && !aliases[s.name]) aliases[s.name] = n.name;
   }
 
-  const flat = tf.model({ inputs: newInputs, outputs, name: model.name });
   const meta = userMetadata(model) ?? {};
   const ownAliases = layerAliases(model);
   const next: Record<string, unknown> = { ...meta };
