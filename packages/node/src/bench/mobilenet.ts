@@ -134,15 +134,15 @@ export async function measureMobilenetConvlens(
   const gradcam = getExplainMethod('gradcam');
   // The peer takes its target from the argmax of the same forward pass, so the top class is found
   // once, untimed, rather than by a second forward inside the timed call. One image takes
-  // milliseconds: at least 20 repetitions after 5 warm-ups (V8's JIT and oneDNN's primitive cache
-  // are still settling after 2; the peer's 2 suffice for PyTorch's C++ path).
+  // milliseconds: at least 50 repetitions after 50 warm-ups (V8's tiers, heap sizing and oneDNN's
+  // primitive cache settle over the first tens of calls; the peer's 2 suffice for PyTorch's C++).
   const camTarget = await topClass(model, x1);
   const tCam = await timed(
     async () => {
       await gradcam.explain({ model, input: x1, target: camTarget, layer: MOBILENET_CAM_LAYER });
     },
-    Math.max(reps, 20),
-    5,
+    Math.max(reps, 50),
+    50,
   );
   const ig = getExplainMethod('ig');
   const tIg = await timed(async () => {
