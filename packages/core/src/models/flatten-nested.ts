@@ -16,16 +16,8 @@
  * the layer producing its output, so `--layer <sub-model>` still names something.
  */
 import * as tf from '@tensorflow/tfjs';
-import { LAYER_ALIASES_KEY, layerAliases } from './layer-aliases.ts';
-
-type AnyLayer = tf.layers.Layer & Record<string, any>;
-type Sym = tf.SymbolicTensor & { sourceLayer: AnyLayer; nodeIndex: number; tensorIndex: number };
-interface LayerNode {
-  inputTensors: Sym[];
-  outputTensors: Sym[];
-  outboundLayer: AnyLayer;
-  callArgs?: Record<string, unknown>;
-}
+import { type AnyLayer, type LayerNode, nodeOf, type Sym } from './graph-nodes.ts';
+import { LAYER_ALIASES_KEY, layerAliases, modelMetadata } from './layer-aliases.ts';
 
 /** Metadata key: flat layer name → path of the original layer, for each renamed layer. */
 export const FLATTENED_KEY = 'flattenedNames';
@@ -51,16 +43,6 @@ function recreate(l: AnyLayer, name: string): AnyLayer {
 /** True when some layer of the model is itself a model. */
 export function hasNestedModels(model: tf.LayersModel): boolean {
   return model.layers.some(isContainer);
-}
-
-function userMetadata(model: tf.LayersModel): Record<string, unknown> | undefined {
-  try {
-    return (model as { getUserDefinedMetadata?: () => unknown }).getUserDefinedMetadata?.() as
-      | Record<string, unknown>
-      | undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -141,7 +123,7 @@ export function flattenNested(model: tf.LayersModel, o: { disposeOriginal?: bool
     const build = (t: Sym): tf.SymbolicTensor => {
       const done = tensors.get(t.id);
       if (done) return done;
-      const node = t.sourceLayer.inboundNodes[t.nodeIndex] as LayerNode;
+      const node = nodeOf(t);
       let outs = nodes.get(node);
       if (!outs) {
         const ins = node.inputTensors.map(build);
@@ -181,7 +163,7 @@ export function flattenNested(model: tf.LayersModel, o: { disposeOriginal?: bool
     if (n && !taken.has(s.name) && !aliases[s.name]) aliases[s.name] = n.name;
   }
 
-  const meta = userMetadata(model) ?? {};
+  const meta = modelMetadata(model) ?? {};
   const ownAliases = layerAliases(model);
   const next: Record<string, unknown> = { ...meta };
   if (Object.keys(aliases).length || Object.keys(ownAliases).length)

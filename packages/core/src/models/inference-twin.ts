@@ -19,14 +19,7 @@ import {
   foldableBatchNorm,
   foldableConv,
 } from './folded-conv.ts';
-
-type AnyLayer = tf.layers.Layer & Record<string, any>;
-type Sym = tf.SymbolicTensor & { sourceLayer: AnyLayer; nodeIndex: number; tensorIndex: number };
-interface LayerNode {
-  inputTensors: Sym[];
-  outputTensors: Sym[];
-  outboundLayer: AnyLayer;
-}
+import { type AnyLayer, type LayerNode, nodeOf, type Sym } from './graph-nodes.ts';
 
 /** A layer that runs another layer's `call` (looked up at call time, so patches apply). */
 class StandIn extends tf.layers.Layer {
@@ -69,7 +62,6 @@ export function inferenceTwin(net: tf.LayersModel): tf.LayersModel {
   return twin;
 }
 
-const nodeOf = (t: Sym): LayerNode => t.sourceLayer.inboundNodes[t.nodeIndex] as LayerNode;
 const isInput = (t: Sym) => t.sourceLayer.getClassName() === 'InputLayer';
 
 /** The chains that fold, keyed by the id of the tensor each one's last layer outputs. */

@@ -7,7 +7,8 @@ import type * as tf from '@tensorflow/tfjs';
 
 export const LAYER_ALIASES_KEY = 'layerAliases';
 
-function metadata(model: tf.LayersModel): Record<string, unknown> | undefined {
+/** The model's userDefinedMetadata, if it has any. */
+export function modelMetadata(model: tf.LayersModel): Record<string, unknown> | undefined {
   try {
     return (model as { getUserDefinedMetadata?: () => unknown }).getUserDefinedMetadata?.() as
       | Record<string, unknown>
@@ -19,7 +20,7 @@ function metadata(model: tf.LayersModel): Record<string, unknown> | undefined {
 
 /** alias → layer name; {} when the model has none. */
 export function layerAliases(model: tf.LayersModel): Record<string, string> {
-  const a = metadata(model)?.[LAYER_ALIASES_KEY];
+  const a = modelMetadata(model)?.[LAYER_ALIASES_KEY];
   return a && typeof a === 'object' ? (a as Record<string, string>) : {};
 }
 
