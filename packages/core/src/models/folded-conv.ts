@@ -17,8 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 import { isGradientSource } from '../engine/input-only-grads.ts';
 import { ACTIVATION_GRAD, activationCap } from '../engine/kernels/activation-grad.ts';
 import { ResidentTensor } from '../engine/resident-tensor.ts';
+import type { AnyLayer } from './graph-nodes.ts';
 
-type AnyLayer = tf.layers.Layer & Record<string, any>;
 export type FoldActivation = 'linear' | 'relu' | 'relu6';
 
 /**

@@ -1,9 +1,8 @@
 /**
  * A model's inference twin: the same graph, computing the same scores, in which every chain
  * conv → batch norm → relu/relu6 runs as one folded conv (models/folded-conv.ts), and every other
- * conv as the same op without the fold. Every other layer
- * is a thin stand-in that calls the original layer's own `call` with the original's variables, so
- * the twin never holds stale weights, and a method that patches a layer's `call` to capture or edit
+ * conv as the same op without the fold. Every other layer is a thin stand-in that calls the original
+ * layer's own `call` with the original's variables, so the twin never holds stale weights, and a method that patches a layer's `call` to capture or edit
  * its output (layer-gradients.ts, layer-forward.ts, guided backprop, DeepLIFT, LRP) sees its patch
  * run in the twin too: a patched chain member makes its chain run unfolded for that call.
  *

@@ -116,6 +116,14 @@ export function lastConvLayer(model: tf.LayersModel): string {
   return last.name;
 }
 
+/** Each image's top class (the Grad-CAM and IG rows' target, as the peers take argmax). */
+export async function topClass(model: tf.LayersModel, x: tf.Tensor4D): Promise<number[]> {
+  const top = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1));
+  const t = Array.from(await top.data());
+  top.dispose();
+  return t;
+}
+
 /**
  * Grad-CAM through the product's own method, milliseconds per image at a batch size: the top class
  * (found once, untimed), then the method (layer gradients, weighting, ReLU, upsampling, read-back),
@@ -131,9 +139,7 @@ export async function measureGradcam(
   const x = randomImages(batch);
   // The peer takes its target from the argmax of the same forward pass; here the top class is found
   // once, untimed, rather than by a second forward inside every timed call.
-  const top = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1));
-  const target = Array.from(await top.data());
-  top.dispose();
+  const target = await topClass(model, x);
   const t = await timed(async () => {
     await gradcam.explain({ model, input: x, target, layer });
   }, opts);

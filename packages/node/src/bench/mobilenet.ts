@@ -14,6 +14,7 @@ import { scores } from '@convlens/core/methods/explain/common';
 import { getExplainMethod } from '@convlens/core/methods/explain/registry';
 import { loadModel } from '../io/model-io.ts';
 import { formatKernelProfile, type KernelProfile, profileMobilenetKernels } from './kernel-profile.ts';
+import { topClass } from './measure.ts';
 import { findPeerScript, PEER_PYTHON } from './peer.ts';
 
 export const MOBILENET_ALPHAS = ['0.25', '0.75'] as const;
@@ -96,13 +97,6 @@ const images = (n: number, seed: number) =>
   tf.randomUniform([n, 224, 224, 3], -1, 1, 'float32', seed) as tf.Tensor4D;
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const r2 = (x: number) => Math.round(x * 100) / 100;
-
-async function topClass(model: tf.LayersModel, x: tf.Tensor4D): Promise<number[]> {
-  const top = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1));
-  const t = Array.from(await top.data());
-  top.dispose();
-  return t;
-}
 
 /** convlens on one MobileNet: the four measures, through the product's own methods. */
 export async function measureMobilenetConvlens(
